@@ -1,0 +1,418 @@
+"""Runs every lesson on a tiny synthetic Fashion-MNIST and checks what it prints and writes.
+
+    python -m pytest
+
+No network and no real data are needed: a fixture writes small IDX files (the
+real Fashion-MNIST file format, read by torchvision's own reader) whose images
+carry one clear pattern per class, so training has something to learn. Each
+lesson runs as a subprocess in a temporary folder, so nothing lands in the repo.
+Starting Python and importing torch takes a few seconds per run, so all runs
+start together on a thread pool and each test waits for the run it checks.
+"""
+
+import os
+import re
+import struct
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+
+from common import DATA_FILES, NeuralNetwork, save_atomically
+
+REPO = Path(__file__).resolve().parent
+
+# Sizes of the synthetic splits: enough for a few batches of 64.
+n_train = 1000
+n_test = 200
+
+# Flags that make 06 learn the synthetic patterns in two short epochs.
+quick_training = ["--epochs", "2", "--optimizer", "adam", "--seed", "7"]
+
+
+# ---------------------------------------------------------------------------
+# Synthetic data in the real file format
+# ---------------------------------------------------------------------------
+def write_idx(path, array):
+    """Write a uint8 array as an IDX file: magic (0, 0, 0x08 = uint8, ndim), big-endian sizes, bytes."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def make_split(count, rng):
+    """Noisy images in which class k has a bright vertical bar at its own position."""
+    labels = np.arange(count) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 90, size=(count, 28, 28))
+    for image, label in zip(images, labels, strict=True):
+        column = 2 + 2 * label
+        image[4:24, column : column + 3] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", n_train), ("t10k", n_test)):
+        images, labels = make_split(count, rng)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(DATA_FILES)
+    return root
+
+
+# ---------------------------------------------------------------------------
+# Running lessons
+# ---------------------------------------------------------------------------
+def lesson_env(home):
+    env = dict(os.environ)
+    env.update(
+        MPLBACKEND="Agg",  # save figures, never open windows
+        PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ in the repo
+        OMP_NUM_THREADS="1",  # runs go in parallel: one thread each
+        TORCH_HOME=str(home / "torch_home"),  # no cached VGG16 download
+        # An unreachable proxy: any download attempt fails fast, as it would offline.
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        no_proxy="",
+        NO_PROXY="",
+    )
+    return env
+
+
+class Run(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+    cwd: Path  # the folder it ran in, where its outputs/ are
+
+
+def run(script, *args, cwd):
+    """Run a lesson with `cwd` as its working directory."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / script), *map(str, args)],
+        cwd=cwd,
+        env=lesson_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr, cwd)
+
+
+def train_then_load(data_dir, cwd):
+    """06 trains and saves; then 07 loads the same weights in the same folder."""
+    train = run("06_train.py", "--data-dir", data_dir, *quick_training, cwd=cwd)
+    load = run("07_save_load.py", "--data-dir", data_dir, cwd=cwd)
+    return train, load
+
+
+@pytest.fixture(scope="session")
+def runs(data_dir, tmp_path_factory):
+    """Every lesson run this file checks, started at once; values are futures."""
+    d = ["--data-dir", data_dir]
+    empty = tmp_path_factory.mktemp("empty")
+    jobs = {
+        # longest first
+        "06+07": (train_then_load, data_dir, tmp_path_factory.mktemp("train")),
+        "06 again": (run, "06_train.py", *d, *quick_training),
+        "07 fresh": (run, "07_save_load.py", *d),
+        "02 workers": (run, "02_data.py", *d, "--num-workers", "2"),
+        "02": (run, "02_data.py", *d),
+        "03": (run, "03_transforms.py", *d),
+        "07 pretrained": (run, "07_save_load.py", *d, "--pretrained"),
+        "06 no data": (run, "06_train.py", "--data-dir", empty / "nothing_here"),
+        "01": (run, "01_tensors.py"),
+        "04": (run, "04_model.py"),
+        "01 seed 1": (run, "01_tensors.py", "--seed", "1"),
+        "05": (run, "05_autograd.py"),
+        "04 device cuda:99": (run, "04_model.py", "--device", "cuda:99"),
+        "04 device gpu": (run, "04_model.py", "--device", "gpu"),
+    }
+    for flag, value in BAD_FLAGS:
+        jobs[f"06 {flag} {value}"] = (run, "06_train.py", *d, flag, value)
+    for kind in BAD_WEIGHTS:
+        jobs[f"07 {kind}"] = (run_with_bad_weights, kind, data_dir)
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+    futures = {}
+    for name, (fn, *args) in jobs.items():
+        if fn is run:
+            futures[name] = pool.submit(run, *args, cwd=tmp_path_factory.mktemp("run"))
+        elif fn is run_with_bad_weights:
+            futures[name] = pool.submit(fn, *args, tmp_path_factory.mktemp("bad"))
+        else:
+            futures[name] = pool.submit(fn, *args)
+    yield {name: future for name, future in futures.items()}
+    pool.shutdown(wait=True)
+
+
+def result(runs, name):
+    return runs[name].result()
+
+
+def ok(proc):
+    """Assert a lesson ran cleanly; return its stdout."""
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr  # e.g. matplotlib's "cannot show the figure"
+    return proc.stdout
+
+
+def clean_error(proc, exit_code=1):
+    """Assert a lesson failed with a message and no traceback; return stderr."""
+    assert proc.returncode == exit_code, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+def assert_png(path):
+    assert path.is_file(), f"{path} was not written"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG file"
+    assert path.stat().st_size > 2000, f"{path} looks empty"
+
+
+def printed_accuracy(stdout, label):
+    match = re.search(rf"{label}: ([\d.]+)%", stdout)
+    assert match, f"no '{label}: N%' line in:\n{stdout}"
+    return float(match.group(1))
+
+
+# ---------------------------------------------------------------------------
+# 01-05
+# ---------------------------------------------------------------------------
+def test_01_tensors(runs):
+    out = ok(result(runs, "01"))
+    assert "Using cpu device" in out or re.search(r"Using \w+ device", out)
+    assert "torch.cat(dim=1) shape: torch.Size([4, 12])" in out
+    assert "torch.stack(dim=0) shape: torch.Size([3, 4, 4])" in out
+    assert "Sum: 12.0 <class 'float'>" in out
+    assert "modified by an inplace operation" in out
+    assert out.count("n: [2. 2. 2. 2. 2.]") == 2  # NumPy sees the tensor's change, both ways
+    assert "All tensor checks passed." in out
+
+
+def test_02_data(runs):
+    proc = result(runs, "02")
+    out = ok(proc)
+    assert f"Training samples: {n_train}" in out and f"Test samples: {n_test}" in out
+    assert "One sample: image (1, 28, 28) torch.float32" in out
+    assert "Feature batch shape: torch.Size([64, 1, 28, 28])" in out
+    assert "Labels batch shape: torch.Size([64])" in out
+    assert "all 16 images and labels equal the originals" in out
+    assert re.search(r"row 1: image file .*missing\.png does not exist", out)
+    for name in ("02_samples.png", "02_first_image.png"):
+        assert f"Saved figure: outputs/{name}" in out
+        assert_png(proc.cwd / "outputs" / name)
+    custom = proc.cwd / "outputs" / "02_custom_dataset"
+    assert len(list((custom / "images").glob("*.png"))) == 16
+    assert len((custom / "annotations.csv").read_text().splitlines()) == 16
+
+
+def test_02_with_worker_processes(runs):
+    out = ok(result(runs, "02 workers"))
+    assert "Feature batch shape: torch.Size([64, 1, 28, 28])" in out
+
+
+def test_03_transforms(runs):
+    out = ok(result(runs, "03"))
+    assert "ToTensor: shape (1, 28, 28), dtype torch.float32" in out
+    assert "one-hot targets torch.Size([64, 10])" in out
+    assert "Pickling the notes' lambda fails" in out
+    assert re.search(r"ToTensor vs v2 on 100 images: same shape True", out)
+
+
+def test_04_model(runs):
+    out = ok(result(runs, "04"))
+    assert "Logits shape: torch.Size([1, 10])" in out
+    assert re.search(r"Predicted class: tensor\(\[\d\]\)", out)
+    assert "After nn.Flatten: torch.Size([3, 784])" in out
+    assert "After nn.Linear(784, 20): torch.Size([3, 20])" in out
+    assert "After nn.Sequential: torch.Size([3, 10])" in out
+    assert "Layer: linear_relu_stack.0.weight | Size: torch.Size([512, 784])" in out
+    assert "Total parameters: 669,706" in out
+
+
+def test_05_autograd(runs):
+    out = ok(result(runs, "05"))
+    assert "d(x^2 + y^3)/dx = 6.0, d/dy = 12.0" in out
+    assert "x.grad after z.backward(): 32.0" in out
+    assert "x.grad after y.backward() as well: 36.0" in out
+    assert "Gradient function for z = AddBackward0" in out
+    assert "All gradient checks passed." in out
+
+
+def test_another_seed_other_numbers(runs):
+    # The seed really drives the random numbers (06 checks that the same seed repeats).
+    assert ok(result(runs, "01")) != ok(result(runs, "01 seed 1"))
+
+
+# ---------------------------------------------------------------------------
+# 06-07
+# ---------------------------------------------------------------------------
+def test_06_learns_and_saves(runs):
+    train, _ = result(runs, "06+07")
+    out = ok(train)
+    assert "Epoch 2\n" in out and "Epoch 3\n" not in out
+    assert re.search(r"loss: \d\.\d{6}  \[   64/ 1000\]", out)
+    assert printed_accuracy(out, "Final test accuracy") > 60  # chance is 10%
+    assert re.search(r"Time: [\d.]+ s for 2 epochs \([\d,]+ training samples/s", out)
+    assert "Saved weights: outputs/model_weights.pth" in out
+    assert "Saved figure: outputs/06_learning_curves.png" in out
+    assert_png(train.cwd / "outputs" / "06_learning_curves.png")
+    # The weights are a state_dict that loads into a fresh network, as the notes' would.
+    state_dict = torch.load(train.cwd / "outputs" / "model_weights.pth", weights_only=True)
+    NeuralNetwork().load_state_dict(state_dict)
+    assert [p.name for p in (train.cwd / "outputs").iterdir() if p.name.startswith(".")] == []
+
+
+def test_06_same_seed_same_output(runs):
+    first, _ = result(runs, "06+07")
+    second = result(runs, "06 again")
+
+    def without_timing(proc):
+        return [line for line in ok(proc).splitlines() if not line.startswith("Time:")]
+
+    assert len(without_timing(first)) > 10
+    assert without_timing(first) == without_timing(second)
+
+
+def test_07_loads_what_06_saved(runs):
+    train, load = result(runs, "06+07")
+    out = ok(load)
+    assert "Loaded weights from outputs/model_weights.pth" in out
+    assert printed_accuracy(out, "Test accuracy of these weights") == printed_accuracy(
+        ok(train), "Final test accuracy"
+    )
+    assert "A fresh NeuralNetwork with the loaded state_dict gives identical outputs." in out
+    assert "refuses it: UnpicklingError" in out
+    assert "VGG16 (untrained): 138,357,544 parameters" in out
+    assert "train mode: two calls differ: True; eval mode: calls agree: True" in out
+    assert_png(load.cwd / "outputs" / "07_predictions.png")
+    for name in ("07_state_dict.pth", "07_whole_model.pth"):
+        assert (load.cwd / "outputs" / name).is_file()
+
+
+def test_07_without_weights_continues(runs):
+    out = ok(result(runs, "07 fresh"))
+    assert "No outputs/model_weights.pth yet: run `python 06_train.py`" in out
+    assert printed_accuracy(out, "Test accuracy of these weights") < 40
+
+
+def test_07_pretrained_offline_is_a_clear_error(runs):
+    err = clean_error(result(runs, "07 pretrained"))
+    assert "could not download VGG16's ImageNet weights" in err
+    assert "without --pretrained" in err
+
+
+BAD_WEIGHTS = ("missing", "truncated", "text", "other network")
+
+
+def run_with_bad_weights(kind, data_dir, cwd):
+    cwd.mkdir(parents=True, exist_ok=True)
+    path = cwd / f"{kind.replace(' ', '_')}.pth"
+    if kind == "truncated":
+        save_atomically(NeuralNetwork().state_dict(), path)
+        path.write_bytes(path.read_bytes()[:5000])
+    elif kind == "text":
+        path.write_text("these are not weights\n")
+    elif kind == "other network":
+        save_atomically(torch.nn.Linear(3, 2).state_dict(), path)
+    return path, run("07_save_load.py", "--data-dir", data_dir, "--weights", path, cwd=cwd)
+
+
+@pytest.mark.parametrize("kind", BAD_WEIGHTS)
+def test_07_bad_weights_file_is_a_clear_error(runs, kind):
+    path, proc = result(runs, f"07 {kind}")
+    err = clean_error(proc)
+    assert str(path) in err
+    assert "06_train.py" in err  # says how to get a good file
+    assert len(err.strip().splitlines()) == 1  # one paragraph
+
+
+# ---------------------------------------------------------------------------
+# Errors a learner can hit
+# ---------------------------------------------------------------------------
+def test_missing_data_without_network_is_a_clear_error(runs):
+    err = clean_error(result(runs, "06 no data"))
+    assert "could not get Fashion-MNIST" in err
+    for name in DATA_FILES:
+        assert name in err
+    assert str(Path("nothing_here") / "FashionMNIST" / "raw") in err
+
+
+BAD_FLAGS = (("--epochs", "0"), ("--lr", "-0.1"))
+
+
+@pytest.mark.parametrize("flag, value", BAD_FLAGS)
+def test_bad_flag_value_is_an_argparse_error(runs, flag, value):
+    err = clean_error(result(runs, f"06 {flag} {value}"), exit_code=2)
+    assert err.startswith("usage: ")
+    assert f"argument {flag}" in err
+
+
+def test_unavailable_device_is_a_clear_error(runs):
+    err = clean_error(result(runs, "04 device cuda:99"))
+    assert "--device cuda:99 is not available on this machine" in err
+
+
+def test_unknown_device_name_is_an_argparse_error(runs):
+    err = clean_error(result(runs, "04 device gpu"), exit_code=2)
+    assert "argument --device: 'gpu' is not a device name" in err
+
+
+# ---------------------------------------------------------------------------
+# Plumbing
+# ---------------------------------------------------------------------------
+class NotesNetwork(torch.nn.Module):
+    """The class exactly as the notes define it, to check that weights move both ways."""
+
+    def __init__(self):
+        super().__init__()
+        self.flatten = torch.nn.Flatten()
+        self.linear_relu_stack = torch.nn.Sequential(
+            torch.nn.Linear(28 * 28, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 10),
+        )
+
+    def forward(self, x):
+        return self.linear_relu_stack(self.flatten(x))
+
+
+def test_weights_load_between_the_notes_class_and_ours():
+    x = torch.rand(4, 1, 28, 28)
+    notes, ours = NotesNetwork(), NeuralNetwork()
+    assert not torch.equal(ours(x), notes(x))  # different random weights at first
+    ours.load_state_dict(notes.state_dict())  # notes -> ours
+    assert torch.equal(ours(x), notes(x))
+    ours, notes = NeuralNetwork(), NotesNetwork()
+    notes.load_state_dict(ours.state_dict())  # ours -> notes
+    assert torch.equal(notes(x), ours(x))
+
+
+def test_save_atomically_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "model_weights.pth"
+    save_atomically({"w": torch.ones(2)}, path)
+
+    def broken_save(obj, f):
+        Path(f).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_atomically({"w": torch.zeros(2)}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["model_weights.pth"]  # no temp file left
