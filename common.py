@@ -252,6 +252,7 @@ def fashion_mnist(
 
     raw = Path(data_dir) / "FashionMNIST" / "raw"
     if not all((raw / name).is_file() for name in DATA_FILES):
+        _refuse_misplaced_files(Path(data_dir))
         print(f"Fashion-MNIST is not in {raw}; downloading it (about 30 MB)...")
     log = io.StringIO()
     try:
@@ -289,21 +290,30 @@ def fashion_mnist_uint8(data_dir: Path, train: bool, subset: int | None = None) 
     return TensorDataset(images, labels)
 
 
+def _refuse_misplaced_files(data_dir: Path) -> None:
+    """Stop before downloading when --data-dir names the folder of the files themselves."""
+    if not (data_dir / DATA_FILES[0]).is_file():
+        return
+    above = data_dir.resolve().parent.parent
+    advice = f"pass --data-dir {above}" if data_dir.resolve().parts[-2:] == ("FashionMNIST", "raw") else ""
+    advice = advice or f"move the four files into {data_dir / 'FashionMNIST' / 'raw'}"
+    fail(
+        f"--data-dir {data_dir} holds the Fashion-MNIST files themselves, but it should name "
+        f"the folder above FashionMNIST/raw/, where torchvision looks for them: {advice}."
+    )
+
+
 def _explain_data_error(raw: Path, err: Exception, log: str) -> NoReturn:
     missing = [name for name in DATA_FILES if not (raw / name).is_file()]
     if missing:
         # torchvision's message lists every mirror; its last line is the last failure.
         tried = [line.split()[-1] for line in log.splitlines() if line.startswith("Downloading")]
         where = f"from {tried[0]}, " if tried else ""
-        data_dir = raw.parent.parent
-        hint = ""
-        if (data_dir / DATA_FILES[0]).is_file():
-            hint = f" The files are in {data_dir} itself: pass the folder two levels above them."
         fail(
             f"could not get Fashion-MNIST ({where}{reason(err, line=-1)}). "
             f"Either run again with internet access, or put the four files "
             f"{', '.join(DATA_FILES)} (or their .gz downloads) into {raw.resolve()} "
-            f"by hand, or pass --data-dir with a folder that holds FashionMNIST/raw/.{hint}"
+            f"by hand, or pass --data-dir with a folder that holds FashionMNIST/raw/."
         )
     fail(
         f"could not read the Fashion-MNIST files in {raw.resolve()} "

@@ -12,6 +12,7 @@ start together on a thread pool and each test waits for the run it checks.
 
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -118,47 +119,60 @@ def train_then_load(data_dir, cwd):
     return train, load
 
 
+def interrupt_training(data_dir, cwd):
+    """Start a long 06 run over an existing weights file, press Ctrl-C once training has begun."""
+    weights = cwd / "outputs" / "model_weights.pth"
+    weights.parent.mkdir(parents=True)
+    save_atomically({"earlier": torch.ones(3)}, weights)
+    before = weights.read_bytes()
+    env = lesson_env(cwd) | {"PYTHONUNBUFFERED": "1"}  # see "Epoch 1" as soon as it is printed
+    args = [sys.executable, str(REPO / "06_train.py"), "--data-dir", str(data_dir), "--epochs", "1000"]
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("Epoch 1"):
+            proc.send_signal(signal.SIGINT)
+            break
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # no-op once it has exited; stops it if Ctrl-C did not
+    return Run(proc.returncode, stdout, stderr, cwd), before, weights.read_bytes()
+
+
+def lesson(script, *args):
+    """A job that runs `script` with `args` in the folder it is given."""
+    return lambda cwd: run(script, *args, cwd=cwd)
+
+
 @pytest.fixture(scope="session")
 def runs(data_dir, tmp_path_factory):
-    """Every lesson run this file checks, started at once; values are futures."""
+    """Every lesson run this file checks, all started at once: name -> future of its result."""
     d = ["--data-dir", data_dir]
-    empty = tmp_path_factory.mktemp("empty")
-    jobs = {
-        # longest first
-        "06+07": (train_then_load, data_dir, tmp_path_factory.mktemp("train")),
-        "06 again": (run, "06_train.py", *d, *quick_training),
-        "07 fresh": (run, "07_save_load.py", *d),
-        "02 workers": (run, "02_data.py", *d, "--num-workers", "2"),
-        "02": (run, "02_data.py", *d),
-        "03": (run, "03_transforms.py", *d),
-        "07 pretrained": (run, "07_save_load.py", *d, "--pretrained"),
-        "06 no data": (run, "06_train.py", "--data-dir", empty / "nothing_here"),
-        "01": (run, "01_tensors.py"),
-        "04": (run, "04_model.py"),
-        "01 seed 1": (run, "01_tensors.py", "--seed", "1"),
-        "05": (run, "05_autograd.py"),
-        "04 device cuda:99": (run, "04_model.py", "--device", "cuda:99"),
-        "04 device gpu": (run, "04_model.py", "--device", "gpu"),
+    jobs = {  # the longest first
+        "06+07": lambda cwd: train_then_load(data_dir, cwd),
+        "06 again": lesson("06_train.py", *d, *quick_training),
+        "07 fresh": lesson("07_save_load.py", *d),
+        "02 workers": lesson("02_data.py", *d, "--num-workers", "2"),
+        "02": lesson("02_data.py", *d),
+        "03": lesson("03_transforms.py", *d),
+        "07 pretrained": lesson("07_save_load.py", *d, "--pretrained"),
+        "06 no data": lesson("06_train.py", "--data-dir", "nothing_here"),
+        "06 misplaced data": lesson("06_train.py", "--data-dir", data_dir / "FashionMNIST" / "raw"),
+        "01": lesson("01_tensors.py"),
+        "01 seed 1": lesson("01_tensors.py", "--seed", "1"),
+        "04": lesson("04_model.py"),
+        "05": lesson("05_autograd.py"),
+        "04 device cuda:99": lesson("04_model.py", "--device", "cuda:99"),
+        "04 device gpu": lesson("04_model.py", "--device", "gpu"),
     }
+    if sys.platform != "win32":
+        jobs["06 interrupted"] = lambda cwd: interrupt_training(data_dir, cwd)
     for flag, value in BAD_FLAGS:
-        jobs[f"06 {flag} {value}"] = (run, "06_train.py", *d, flag, value)
+        jobs[f"06 {flag} {value}"] = lesson("06_train.py", *d, flag, value)
     for kind in BAD_WEIGHTS:
-        jobs[f"07 {kind}"] = (run_with_bad_weights, kind, data_dir)
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
-    futures = {}
-    for name, (fn, *args) in jobs.items():
-        if fn is run:
-            futures[name] = pool.submit(run, *args, cwd=tmp_path_factory.mktemp("run"))
-        elif fn is run_with_bad_weights:
-            futures[name] = pool.submit(fn, *args, tmp_path_factory.mktemp("bad"))
-        else:
-            futures[name] = pool.submit(fn, *args)
-    yield {name: future for name, future in futures.items()}
-    pool.shutdown(wait=True)
-
-
-def result(runs, name):
-    return runs[name].result()
+        jobs[f"07 {kind}"] = lambda cwd, kind=kind: run_with_bad_weights(kind, data_dir, cwd)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        yield {name: pool.submit(job, tmp_path_factory.mktemp("run")) for name, job in jobs.items()}
 
 
 def ok(proc):
@@ -192,7 +206,7 @@ def printed_accuracy(stdout, label):
 # 01-05
 # ---------------------------------------------------------------------------
 def test_01_tensors(runs):
-    out = ok(result(runs, "01"))
+    out = ok(runs["01"].result())
     assert "Using cpu device" in out or re.search(r"Using \w+ device", out)
     assert "torch.cat(dim=1) shape: torch.Size([4, 12])" in out
     assert "torch.stack(dim=0) shape: torch.Size([3, 4, 4])" in out
@@ -203,7 +217,7 @@ def test_01_tensors(runs):
 
 
 def test_02_data(runs):
-    proc = result(runs, "02")
+    proc = runs["02"].result()
     out = ok(proc)
     assert f"Training samples: {n_train}" in out and f"Test samples: {n_test}" in out
     assert "One sample: image (1, 28, 28) torch.float32" in out
@@ -220,12 +234,12 @@ def test_02_data(runs):
 
 
 def test_02_with_worker_processes(runs):
-    out = ok(result(runs, "02 workers"))
+    out = ok(runs["02 workers"].result())
     assert "Feature batch shape: torch.Size([64, 1, 28, 28])" in out
 
 
 def test_03_transforms(runs):
-    out = ok(result(runs, "03"))
+    out = ok(runs["03"].result())
     assert "ToTensor: shape (1, 28, 28), dtype torch.float32" in out
     assert "one-hot targets torch.Size([64, 10])" in out
     assert "Pickling the notes' lambda fails" in out
@@ -233,7 +247,7 @@ def test_03_transforms(runs):
 
 
 def test_04_model(runs):
-    out = ok(result(runs, "04"))
+    out = ok(runs["04"].result())
     assert "Logits shape: torch.Size([1, 10])" in out
     assert re.search(r"Predicted class: tensor\(\[\d\]\)", out)
     assert "After nn.Flatten: torch.Size([3, 784])" in out
@@ -244,7 +258,7 @@ def test_04_model(runs):
 
 
 def test_05_autograd(runs):
-    out = ok(result(runs, "05"))
+    out = ok(runs["05"].result())
     assert "d(x^2 + y^3)/dx = 6.0, d/dy = 12.0" in out
     assert "x.grad after z.backward(): 32.0" in out
     assert "x.grad after y.backward() as well: 36.0" in out
@@ -254,14 +268,14 @@ def test_05_autograd(runs):
 
 def test_another_seed_other_numbers(runs):
     # The seed really drives the random numbers (06 checks that the same seed repeats).
-    assert ok(result(runs, "01")) != ok(result(runs, "01 seed 1"))
+    assert ok(runs["01"].result()) != ok(runs["01 seed 1"].result())
 
 
 # ---------------------------------------------------------------------------
 # 06-07
 # ---------------------------------------------------------------------------
 def test_06_learns_and_saves(runs):
-    train, _ = result(runs, "06+07")
+    train, _ = runs["06+07"].result()
     out = ok(train)
     assert "Epoch 2\n" in out and "Epoch 3\n" not in out
     assert re.search(r"loss: \d\.\d{6}  \[   64/ 1000\]", out)
@@ -277,8 +291,8 @@ def test_06_learns_and_saves(runs):
 
 
 def test_06_same_seed_same_output(runs):
-    first, _ = result(runs, "06+07")
-    second = result(runs, "06 again")
+    first, _ = runs["06+07"].result()
+    second = runs["06 again"].result()
 
     def without_timing(proc):
         return [line for line in ok(proc).splitlines() if not line.startswith("Time:")]
@@ -288,7 +302,7 @@ def test_06_same_seed_same_output(runs):
 
 
 def test_07_loads_what_06_saved(runs):
-    train, load = result(runs, "06+07")
+    train, load = runs["06+07"].result()
     out = ok(load)
     assert "Loaded weights from outputs/model_weights.pth" in out
     assert printed_accuracy(out, "Test accuracy of these weights") == printed_accuracy(
@@ -304,13 +318,13 @@ def test_07_loads_what_06_saved(runs):
 
 
 def test_07_without_weights_continues(runs):
-    out = ok(result(runs, "07 fresh"))
+    out = ok(runs["07 fresh"].result())
     assert "No outputs/model_weights.pth yet: run `python 06_train.py`" in out
     assert printed_accuracy(out, "Test accuracy of these weights") < 40
 
 
 def test_07_pretrained_offline_is_a_clear_error(runs):
-    err = clean_error(result(runs, "07 pretrained"))
+    err = clean_error(runs["07 pretrained"].result())
     assert "could not download VGG16's ImageNet weights" in err
     assert "without --pretrained" in err
 
@@ -333,7 +347,7 @@ def run_with_bad_weights(kind, data_dir, cwd):
 
 @pytest.mark.parametrize("kind", BAD_WEIGHTS)
 def test_07_bad_weights_file_is_a_clear_error(runs, kind):
-    path, proc = result(runs, f"07 {kind}")
+    path, proc = runs[f"07 {kind}"].result()
     err = clean_error(proc)
     assert str(path) in err
     assert "06_train.py" in err  # says how to get a good file
@@ -344,11 +358,27 @@ def test_07_bad_weights_file_is_a_clear_error(runs, kind):
 # Errors a learner can hit
 # ---------------------------------------------------------------------------
 def test_missing_data_without_network_is_a_clear_error(runs):
-    err = clean_error(result(runs, "06 no data"))
+    err = clean_error(runs["06 no data"].result())
     assert "could not get Fashion-MNIST" in err
     for name in DATA_FILES:
         assert name in err
     assert str(Path("nothing_here") / "FashionMNIST" / "raw") in err
+
+
+def test_data_dir_naming_the_files_folder_is_a_clear_error(runs, data_dir):
+    err = clean_error(runs["06 misplaced data"].result())
+    assert f"pass --data-dir {data_dir.resolve()}" in err
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32", reason="Ctrl-C cannot be sent to a child process this way on Windows"
+)
+def test_interrupted_training_keeps_the_saved_weights(runs):
+    proc, before, after = runs["06 interrupted"].result()
+    err = clean_error(proc)
+    assert "training interrupted during epoch" in err
+    assert "Saved weights" not in proc.stdout
+    assert after == before  # the earlier file is untouched, not half-written
 
 
 BAD_FLAGS = (("--epochs", "0"), ("--lr", "-0.1"))
@@ -356,18 +386,18 @@ BAD_FLAGS = (("--epochs", "0"), ("--lr", "-0.1"))
 
 @pytest.mark.parametrize("flag, value", BAD_FLAGS)
 def test_bad_flag_value_is_an_argparse_error(runs, flag, value):
-    err = clean_error(result(runs, f"06 {flag} {value}"), exit_code=2)
+    err = clean_error(runs[f"06 {flag} {value}"].result(), exit_code=2)
     assert err.startswith("usage: ")
     assert f"argument {flag}" in err
 
 
 def test_unavailable_device_is_a_clear_error(runs):
-    err = clean_error(result(runs, "04 device cuda:99"))
+    err = clean_error(runs["04 device cuda:99"].result())
     assert "--device cuda:99 is not available on this machine" in err
 
 
 def test_unknown_device_name_is_an_argparse_error(runs):
-    err = clean_error(result(runs, "04 device gpu"), exit_code=2)
+    err = clean_error(runs["04 device gpu"].result(), exit_code=2)
     assert "argument --device: 'gpu' is not a device name" in err
 
 
