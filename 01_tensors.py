@@ -69,6 +69,11 @@ def main():
     print(f"After .to(device), stored on: {tensor.device}\n")
     assert tensor.device.type == device.type
 
+    # %% Operations on tensors 张量运算
+    # Over 100 of them (arithmetic, linear algebra, transposing, indexing, slicing,
+    # sampling ...) are listed at https://pytorch.org/docs/stable/torch.html; each
+    # runs on the device its tensors live on.
+
     # %% Indexing and slicing 索引和切片: just like NumPy
     tensor = torch.ones(4, 4)
     print(f"First row: {tensor[0]}")

@@ -57,6 +57,11 @@ class CustomImageDataset(Dataset):
         return image, label
 
 
+def class_name(label):
+    """A target_transform: label number -> class name."""
+    return CLASSES[label]
+
+
 def to_float_image(image):
     """uint8 (C, H, W) in 0..255 -> float32 in 0..1: what ToTensor does to a uint8 image."""
     return image.float().div(255)
@@ -119,12 +124,17 @@ def main():
 
     # %% __init__, __len__, __getitem__ at work
     # transform and target_transform run on each sample as it is read.
-    custom = CustomImageDataset(annotations_file, img_dir, transform=to_float_image)
-    print(f"CustomImageDataset: {len(custom)} samples")
+    custom = CustomImageDataset(
+        annotations_file, img_dir, transform=to_float_image, target_transform=class_name
+    )
+    image, label = custom[0]
+    print(
+        f"CustomImageDataset: {len(custom)} samples; the first: image {tuple(image.shape)}, label {label!r}"
+    )
     for i in range(len(custom)):
         image, label = custom[i]
         original, original_label = training_data[i]
-        assert torch.equal(image, original) and label == original_label
+        assert torch.equal(image, original) and label == CLASSES[original_label]
     print(f"Read back through CustomImageDataset: all {len(custom)} images and labels equal the originals")
 
     # %% A row that names a missing file fails with a message naming that file
@@ -143,6 +153,7 @@ def main():
     # processes, which re-import this script on macOS/Windows: that is why every
     # lesson ends with `if __name__ == "__main__":`.
     train_dataloader = DataLoader(training_data, batch_size=64, shuffle=True, num_workers=args.num_workers)
+    # The notes shuffle the test set too; its order cannot change a test score, so we don't.
     test_dataloader = DataLoader(test_data, batch_size=64, shuffle=False, num_workers=args.num_workers)
     print(f"\nDataLoader: {len(train_dataloader)} training batches, {len(test_dataloader)} test batches")
 
@@ -164,6 +175,7 @@ def main():
     print(f"Label: {label} ({CLASSES[label]})")
 
     # %% shuffle=True: every pass over the DataLoader starts in a new order
+    # (For finer control over the order, give the DataLoader a Sampler instead.)
     first_epoch = next(iter(train_dataloader))[1][:10].tolist()
     second_epoch = next(iter(train_dataloader))[1][:10].tolist()
     print(f"\nFirst labels of epoch 1: {first_epoch}")
