@@ -151,11 +151,11 @@ def runs(data_dir, tmp_path_factory):
     jobs = {  # the longest first
         "06+07": lambda cwd: train_then_load(data_dir, cwd),
         "06 again": lesson("06_train.py", *d, *quick_training),
-        "07 fresh": lesson("07_save_load.py", *d),
         "02 workers": lesson("02_data.py", *d, "--num-workers", "2"),
         "02": lesson("02_data.py", *d),
         "03": lesson("03_transforms.py", *d),
-        "07 pretrained": lesson("07_save_load.py", *d, "--pretrained"),
+        # In a folder without 06's weights, and offline: two cases in one run.
+        "07 fresh, pretrained": lesson("07_save_load.py", *d, "--pretrained"),
         "06 no data": lesson("06_train.py", "--data-dir", "nothing_here"),
         "06 misplaced data": lesson("06_train.py", "--data-dir", data_dir / "FashionMNIST" / "raw"),
         "01": lesson("01_tensors.py"),
@@ -318,13 +318,14 @@ def test_07_loads_what_06_saved(runs):
 
 
 def test_07_without_weights_continues(runs):
-    out = ok(runs["07 fresh"].result())
-    assert "No outputs/model_weights.pth yet: run `python 06_train.py`" in out
-    assert printed_accuracy(out, "Test accuracy of these weights") < 40
+    proc = runs["07 fresh, pretrained"].result()
+    assert "No outputs/model_weights.pth yet: run `python 06_train.py`" in proc.stdout
+    assert printed_accuracy(proc.stdout, "Test accuracy of these weights") < 40
+    assert "With weights_only=False it loads and gives identical outputs" in proc.stdout
 
 
 def test_07_pretrained_offline_is_a_clear_error(runs):
-    err = clean_error(runs["07 pretrained"].result())
+    err = clean_error(runs["07 fresh, pretrained"].result())
     assert "could not download VGG16's ImageNet weights" in err
     assert "without --pretrained" in err
 
