@@ -6,8 +6,9 @@ No network and no real data are needed: a fixture writes small IDX files (the
 real Fashion-MNIST file format, read by torchvision's own reader) whose images
 carry one clear pattern per class, so training has something to learn. Each
 lesson runs as a subprocess in a temporary folder, so nothing lands in the repo.
-Starting Python and importing torch takes a few seconds per run, so all runs
-start together on a thread pool and each test waits for the run it checks.
+Starting Python and importing torch takes a few seconds per run, so the runs the
+selected tests need (each test names them with @pytest.mark.uses) start together
+on a thread pool, and each test waits for the runs it reads.
 """
 
 import os
@@ -145,8 +146,14 @@ def lesson(script, *args):
 
 
 @pytest.fixture(scope="session")
-def runs(data_dir, tmp_path_factory):
-    """Every lesson run this file checks, all started at once: name -> future of its result."""
+def runs(request, data_dir, tmp_path_factory):
+    """The lesson runs the selected tests read (their `uses` marks), all started at once.
+
+    Returns name -> future of the run's result, so `pytest -k 05` starts only lesson 05.
+    """
+    needed = {
+        name for item in request.session.items for mark in item.iter_markers("uses") for name in mark.args
+    }
     d = ["--data-dir", data_dir]
     jobs = {  # the longest first
         "06+07": lambda cwd: train_then_load(data_dir, cwd),
@@ -171,8 +178,18 @@ def runs(data_dir, tmp_path_factory):
         jobs[f"06 {flag} {value}"] = lesson("06_train.py", *d, flag, value)
     for kind in BAD_WEIGHTS:
         jobs[f"07 {kind}"] = lambda cwd, kind=kind: run_with_bad_weights(kind, data_dir, cwd)
+    assert needed <= jobs.keys(), f"tests use runs that are not defined: {needed - jobs.keys()}"
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background (as CI may do), this process ignores Ctrl-C, and
+        # children inherit that. A handled signal resets to the default in a child,
+        # which Python turns into KeyboardInterrupt: what "06 interrupted" needs.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        yield {name: pool.submit(job, tmp_path_factory.mktemp("run")) for name, job in jobs.items()}
+        yield {
+            name: pool.submit(job, tmp_path_factory.mktemp("run"))
+            for name, job in jobs.items()
+            if name in needed
+        }
 
 
 def ok(proc):
@@ -205,6 +222,7 @@ def printed_accuracy(stdout, label):
 # ---------------------------------------------------------------------------
 # 01-05
 # ---------------------------------------------------------------------------
+@pytest.mark.uses("01")
 def test_01_tensors(runs):
     out = ok(runs["01"].result())
     assert "Using cpu device" in out or re.search(r"Using \w+ device", out)
@@ -216,6 +234,7 @@ def test_01_tensors(runs):
     assert "All tensor checks passed." in out
 
 
+@pytest.mark.uses("02")
 def test_02_data(runs):
     proc = runs["02"].result()
     out = ok(proc)
@@ -233,11 +252,13 @@ def test_02_data(runs):
     assert len((custom / "annotations.csv").read_text().splitlines()) == 16
 
 
+@pytest.mark.uses("02 workers")
 def test_02_with_worker_processes(runs):
     out = ok(runs["02 workers"].result())
     assert "Feature batch shape: torch.Size([64, 1, 28, 28])" in out
 
 
+@pytest.mark.uses("03")
 def test_03_transforms(runs):
     out = ok(runs["03"].result())
     assert "ToTensor: shape (1, 28, 28), dtype torch.float32" in out
@@ -246,6 +267,7 @@ def test_03_transforms(runs):
     assert re.search(r"ToTensor vs v2 on 100 images: same shape True", out)
 
 
+@pytest.mark.uses("04")
 def test_04_model(runs):
     out = ok(runs["04"].result())
     assert "Logits shape: torch.Size([1, 10])" in out
@@ -257,6 +279,7 @@ def test_04_model(runs):
     assert "Total parameters: 669,706" in out
 
 
+@pytest.mark.uses("05")
 def test_05_autograd(runs):
     out = ok(runs["05"].result())
     assert "d(x^2 + y^3)/dx = 6.0, d/dy = 12.0" in out
@@ -266,6 +289,7 @@ def test_05_autograd(runs):
     assert "All gradient checks passed." in out
 
 
+@pytest.mark.uses("01", "01 seed 1")
 def test_another_seed_other_numbers(runs):
     # The seed really drives the random numbers (06 checks that the same seed repeats).
     assert ok(runs["01"].result()) != ok(runs["01 seed 1"].result())
@@ -274,6 +298,7 @@ def test_another_seed_other_numbers(runs):
 # ---------------------------------------------------------------------------
 # 06-07
 # ---------------------------------------------------------------------------
+@pytest.mark.uses("06+07")
 def test_06_learns_and_saves(runs):
     train, _ = runs["06+07"].result()
     out = ok(train)
@@ -290,6 +315,7 @@ def test_06_learns_and_saves(runs):
     assert [p.name for p in (train.cwd / "outputs").iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.uses("06+07", "06 again")
 def test_06_same_seed_same_output(runs):
     first, _ = runs["06+07"].result()
     second = runs["06 again"].result()
@@ -301,6 +327,7 @@ def test_06_same_seed_same_output(runs):
     assert without_timing(first) == without_timing(second)
 
 
+@pytest.mark.uses("06+07")
 def test_07_loads_what_06_saved(runs):
     train, load = runs["06+07"].result()
     out = ok(load)
@@ -317,6 +344,7 @@ def test_07_loads_what_06_saved(runs):
         assert (load.cwd / "outputs" / name).is_file()
 
 
+@pytest.mark.uses("07 fresh, pretrained")
 def test_07_without_weights_continues(runs):
     proc = runs["07 fresh, pretrained"].result()
     assert "No outputs/model_weights.pth yet: run `python 06_train.py`" in proc.stdout
@@ -324,6 +352,7 @@ def test_07_without_weights_continues(runs):
     assert "With weights_only=False it loads and gives identical outputs" in proc.stdout
 
 
+@pytest.mark.uses("07 fresh, pretrained")
 def test_07_pretrained_offline_is_a_clear_error(runs):
     err = clean_error(runs["07 fresh, pretrained"].result())
     assert "could not download VGG16's ImageNet weights" in err
@@ -346,6 +375,7 @@ def run_with_bad_weights(kind, data_dir, cwd):
     return path, run("07_save_load.py", "--data-dir", data_dir, "--weights", path, cwd=cwd)
 
 
+@pytest.mark.uses(*(f"07 {kind}" for kind in BAD_WEIGHTS))
 @pytest.mark.parametrize("kind", BAD_WEIGHTS)
 def test_07_bad_weights_file_is_a_clear_error(runs, kind):
     path, proc = runs[f"07 {kind}"].result()
@@ -358,6 +388,7 @@ def test_07_bad_weights_file_is_a_clear_error(runs, kind):
 # ---------------------------------------------------------------------------
 # Errors a learner can hit
 # ---------------------------------------------------------------------------
+@pytest.mark.uses("06 no data")
 def test_missing_data_without_network_is_a_clear_error(runs):
     err = clean_error(runs["06 no data"].result())
     assert "could not get Fashion-MNIST" in err
@@ -366,11 +397,13 @@ def test_missing_data_without_network_is_a_clear_error(runs):
     assert str(Path("nothing_here") / "FashionMNIST" / "raw") in err
 
 
+@pytest.mark.uses("06 misplaced data")
 def test_data_dir_naming_the_files_folder_is_a_clear_error(runs, data_dir):
     err = clean_error(runs["06 misplaced data"].result())
     assert f"pass --data-dir {data_dir.resolve()}" in err
 
 
+@pytest.mark.uses("06 interrupted")
 @pytest.mark.skipif(
     sys.platform == "win32", reason="Ctrl-C cannot be sent to a child process this way on Windows"
 )
@@ -385,6 +418,7 @@ def test_interrupted_training_keeps_the_saved_weights(runs):
 BAD_FLAGS = (("--epochs", "0"), ("--lr", "-0.1"))
 
 
+@pytest.mark.uses(*(f"06 {flag} {value}" for flag, value in BAD_FLAGS))
 @pytest.mark.parametrize("flag, value", BAD_FLAGS)
 def test_bad_flag_value_is_an_argparse_error(runs, flag, value):
     err = clean_error(runs[f"06 {flag} {value}"].result(), exit_code=2)
@@ -392,11 +426,13 @@ def test_bad_flag_value_is_an_argparse_error(runs, flag, value):
     assert f"argument {flag}" in err
 
 
+@pytest.mark.uses("04 device cuda:99")
 def test_unavailable_device_is_a_clear_error(runs):
     err = clean_error(runs["04 device cuda:99"].result())
     assert "--device cuda:99 is not available on this machine" in err
 
 
+@pytest.mark.uses("04 device gpu")
 def test_unknown_device_name_is_an_argparse_error(runs):
     err = clean_error(runs["04 device gpu"].result(), exit_code=2)
     assert "argument --device: 'gpu' is not a device name" in err
