@@ -294,9 +294,11 @@ def _refuse_misplaced_files(data_dir: Path) -> None:
     """Stop before downloading when --data-dir names the folder of the files themselves."""
     if not (data_dir / DATA_FILES[0]).is_file():
         return
-    above = data_dir.resolve().parent.parent
-    advice = f"pass --data-dir {above}" if data_dir.resolve().parts[-2:] == ("FashionMNIST", "raw") else ""
-    advice = advice or f"move the four files into {data_dir / 'FashionMNIST' / 'raw'}"
+    folder = data_dir.resolve()
+    if folder.parts[-2:] == ("FashionMNIST", "raw"):
+        advice = f"pass --data-dir {folder.parent.parent}"
+    else:
+        advice = f"move the four files into {data_dir / 'FashionMNIST' / 'raw'}"
     fail(
         f"--data-dir {data_dir} holds the Fashion-MNIST files themselves, but it should name "
         f"the folder above FashionMNIST/raw/, where torchvision looks for them: {advice}."
