@@ -16,6 +16,7 @@ clear pattern per class, so training has something to learn. Every run happens i
 temporary folder, so nothing lands in the repository.
 """
 
+import atexit
 import errno
 import gzip
 import io
@@ -147,7 +148,7 @@ def run_cells(script, monkeypatch, capsys, edit=None, stop_before=None):
 def run_script(script, *args, capsys, monkeypatch):
     """`python script args`, in this process; returns (exit code, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", [str(REPO / script), *map(str, args)])
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # put back what the lesson changes
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # put back what the lesson changes:
     old_sigpipe = signal.getsignal(signal.SIGPIPE) if hasattr(signal, "SIGPIPE") else None
     try:
         runpy.run_path(str(REPO / script), run_name="__main__")
@@ -157,6 +158,7 @@ def run_script(script, *args, capsys, monkeypatch):
     finally:
         if old_sigpipe is not None:
             signal.signal(signal.SIGPIPE, old_sigpipe)
+        atexit.unregister(common._free_globals)  # the lesson's namespace can go now
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
