@@ -11,6 +11,7 @@ Writes outputs/02_samples.png, outputs/02_first_image.png and outputs/02_custom_
 
 # %% Imports
 import csv
+import multiprocessing
 import os
 
 import matplotlib.pyplot as plt
@@ -152,7 +153,13 @@ print(f"\nDataLoader: {len(train_dataloader)} training batches, {len(test_datalo
 
 # %% Iterate through the DataLoader 遍历
 # Each step gives a batch: images stacked to (64, 1, 28, 28), labels to (64,) int64.
-train_features, train_labels = next(iter(train_dataloader))
+# With num_workers > 0, starting an iteration starts the worker processes.
+batches = iter(train_dataloader)
+train_features, train_labels = next(batches)
+workers = multiprocessing.active_children()
+print(f"Worker processes loading batches: {len(workers)} (num_workers={args.num_workers})")
+assert len(workers) >= args.num_workers
+del batches  # done with this pass: its workers stop
 print(f"Feature batch shape: {train_features.size()}")
 print(f"Labels batch shape: {train_labels.size()}, dtype: {train_labels.dtype}")
 batch = min(64, len(training_data))

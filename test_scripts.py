@@ -331,6 +331,7 @@ def test_02_and_03_as_scripts_with_workers_and_subset(script):
     assert "Training samples: 300" in out and "Test samples: 200" in out
     assert "subset 300 is more than the 200 samples of this split: using all of them." in out
     assert out.count("Training samples:") == 1
+    assert "Worker processes loading batches: 2 (num_workers=2)" in out
     code, out, err = script("03_transforms.py", "--num-workers", "2")
     assert code == 0, err
     assert "one-hot targets torch.Size([64, 10])" in out
@@ -611,6 +612,7 @@ def test_workers_under_spawn_do_not_rerun_the_lesson(separate):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert out.count("Training samples: 300") == 1  # printed once: the worker did not re-run it
+    assert "Worker processes loading batches: 1 (num_workers=1)" in out
     assert "Feature batch shape: torch.Size([64, 1, 28, 28])" in out
 
 
