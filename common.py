@@ -148,7 +148,7 @@ def optimizer_name(text: str) -> str:
     return text
 
 
-def folder_path(text: str) -> Path:
+def user_path(text: str) -> Path:
     """A path, with a leading ~ expanded to the home folder (shells leave --flag=~/x alone)."""
     return Path(text).expanduser()
 
@@ -157,14 +157,14 @@ def folder_path(text: str) -> Path:
 SETTINGS = {
     "device": (device_name, "where tensors live: cpu, cuda, cuda:1, mps, ... (None: the accelerator if any)"),
     "seed": (seed_value, "random seed; the same seed prints the same numbers"),
-    "data_dir": (folder_path, "folder that holds FashionMNIST/raw/; downloaded there if missing"),
+    "data_dir": (user_path, "folder that holds FashionMNIST/raw/; downloaded there if missing"),
     "subset": (positive_int, "use only the first N samples of each split, for quick runs (None: all)"),
     "num_workers": (worker_count, "DataLoader worker processes; 0 loads in the main process"),
     "epochs": (positive_int, "passes over the training set"),
     "batch_size": (positive_int, "training batch size"),
     "lr": (learning_rate, "learning rate: how far each step moves the parameters"),
     "optimizer": (optimizer_name, "sgd (as in the notes) or adam"),
-    "weights": (folder_path, f"state_dict file to load (None: {WEIGHTS_PATH}, if 06_train.py wrote it)"),
+    "weights": (user_path, f"state_dict file to load (None: {WEIGHTS_PATH}, if 06_train.py wrote it)"),
     "pretrained": (bool, "download VGG16's ImageNet weights (528 MB) instead of building it untrained"),
 }
 
