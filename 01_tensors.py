@@ -1,45 +1,58 @@
-"""01 · Tensors 张量
+# %% [markdown]
+# # 01 · Tensors 张量
+#
+# Tensors are PyTorch's arrays: like NumPy's `ndarray`, but they can live on an accelerator
+# and they remember how they were computed (for autograd, lesson 05). This lesson creates
+# them, reads their attributes, moves them to a device, indexes, joins, computes, and shares
+# memory with NumPy.
+#
+# Run it: `python 01_tensors.py` (flags: `--device cpu`, `--seed 0`; `--help` lists them).
 
-Tensors are PyTorch's arrays: like NumPy's ndarray, but they can live on an
-accelerator and they remember how they were computed (for autograd, lesson 05).
-This lesson creates them, reads their attributes, moves them to a device,
-indexes, joins, does arithmetic, and shares memory with NumPy.
-
-Run:  python 01_tensors.py [--device cpu] [--seed 0]
-Step through the `# %%` cells in VS Code, PyCharm or Jupyter (see README.md).
-"""
-
-# %% Imports
+# %%
+import inspect
 import warnings
 
 import numpy as np
 import torch
 
-from common import get_device, parse_settings, seed_everything
+from common import check_exercise, parse_settings
 
-# %% Settings 设置
-# On the command line, flags override these (python 01_tensors.py --help).
-# In a notebook no flags are read: edit the values here.
+# %% [markdown]
+# ## Settings 设置
+# On the command line, flags override these values (`python 01_tensors.py --device cpu`).
+# In a notebook no flags are read: edit them here, then run this cell and the ones below.
+
+# %%
 args = parse_settings(device=None, seed=0)
-seed_everything(args.seed)
-device = get_device(args.device)
+torch.manual_seed(args.seed)  # the same seed gives the same random numbers
+device = args.device  # the accelerator if there is one (CUDA, MPS, ...), else the CPU
 
-# %% Initializing a Tensor 创建张量: directly from data
-# The dtype is inferred: Python ints become int64, floats become float32.
+# %% [markdown]
+# ## Initializing a Tensor 创建张量
+# Directly from data. The dtype is inferred from the Python values.
+
+# %%
 data = [[1, 2], [3, 4]]
 x_data = torch.tensor(data)
+# Predict before you run: which dtype do Python ints become?
 print(f"From data:\n{x_data}\ndtype: {x_data.dtype}\n")
 assert x_data.dtype == torch.int64
 
-# %% From a NumPy array
-# torch.from_numpy keeps NumPy's dtype and shares its memory (see the bridge below).
+# %% [markdown]
+# From a NumPy array: `torch.from_numpy` keeps NumPy's dtype and shares its memory (see the
+# bridge at the end).
+
+# %%
 np_array = np.array(data)
 x_np = torch.from_numpy(np_array)
 print(f"From NumPy:\n{x_np}\n")
 assert torch.equal(x_np, x_data)
 
-# %% From another tensor
-# *_like functions copy the shape and dtype of their argument unless told otherwise.
+# %% [markdown]
+# From another tensor: the `*_like` functions copy the shape and dtype of their argument
+# unless told otherwise.
+
+# %%
 x_ones = torch.ones_like(x_data)  # int64, shape (2, 2), like x_data
 x_rand = torch.rand_like(x_data, dtype=torch.float)  # dtype overridden: rand needs floats
 print(f"torch.ones_like(x_data):\n{x_ones}\n")
@@ -47,8 +60,10 @@ print(f"torch.rand_like(x_data, dtype=torch.float):\n{x_rand}\n")
 assert x_ones.shape == x_data.shape and x_ones.dtype == x_data.dtype
 assert x_rand.dtype == torch.float32
 
-# %% What is shape? 形状
-# A tuple of dimension sizes; creation functions take it to size their output.
+# %% [markdown]
+# With a shape: a tuple of dimension sizes, which the creation functions take.
+
+# %%
 shape = (2, 3)
 rand_tensor = torch.rand(shape)
 ones_tensor = torch.ones(shape)
@@ -58,51 +73,80 @@ print(f"torch.ones({shape}):\n{ones_tensor}\n")
 print(f"torch.zeros({shape}):\n{zeros_tensor}\n")
 assert rand_tensor.shape == ones_tensor.shape == zeros_tensor.shape == shape
 
-# %% Attributes of a Tensor 张量的属性
-# shape, dtype and device: the three things to check first when an operation fails.
+# %% [markdown]
+# ## Attributes of a Tensor 张量的属性
+# `shape`, `dtype` and `device`: the three things to check first when an operation fails.
+
+# %%
 tensor = torch.rand(3, 4)
 print(f"Shape of tensor: {tensor.shape}")
 print(f"Datatype of tensor: {tensor.dtype}")
 print(f"Device tensor is stored on: {tensor.device}\n")
 assert tensor.shape == (3, 4) and tensor.device.type == "cpu"
 
-# %% Operations on Tensors 张量运算
-# The notes say "over 100" operations; the current official tutorial says over 1200
-# (https://pytorch.org/docs/stable/torch.html lists them). Count the public callables
-# in torch, on tensors, and in the linalg, fft, special and nn.functional namespaces:
-namespaces = [torch, torch.Tensor, torch.linalg, torch.fft, torch.special, torch.nn.functional]
-count = sum(callable(getattr(space, name)) for space in namespaces for name in dir(space) if name[0] != "_")
-print(f"Public operations counted: {count} (the notes' 'over 100' is long out of date)\n")
-assert count > 1200
+# %% [markdown]
+# ## Operations on Tensors 张量运算
+# The notes say "over 100" operations; the current tutorial says over 1200 (the
+# [torch reference](https://pytorch.org/docs/stable/torch.html) lists them). A count of our
+# own: the distinct public function and method names in `torch`, on `Tensor`, and in
+# `linalg`, `fft`, `special` and `nn.functional` (a few, such as `torch.save`, are utilities).
 
-# %% Moving a tensor to the device
-# Tensors are made on the CPU; .to(device) copies one to the accelerator (slow
-# for big tensors: move data once, not in every step). The notes'
-# `if torch.cuda.is_available(): tensor.to("cuda")` knows only NVIDIA GPUs;
-# common.get_device asks torch.accelerator, which also finds Apple's MPS, Intel's XPU, ...
+# %%
+namespaces = [torch, torch.Tensor, torch.linalg, torch.fft, torch.special, torch.nn.functional]
+names = set()
+for space in namespaces:
+    for name in dir(space):
+        thing = getattr(space, name)
+        if not name.startswith("_") and callable(thing) and not inspect.isclass(thing):
+            names.add(name)
+print(f"Distinct public function names: {len(names)}\n")
+assert len(names) > 1000  # ten times the notes' "over 100"
+
+# %% [markdown]
+# ## Moving a tensor to the device
+# Tensors are made on the CPU; `.to(device)` copies one to the accelerator. Copies take time,
+# so training moves the model once and each batch as it comes (lessons 02 and 06). The notes'
+# `if torch.cuda.is_available()` knows only NVIDIA GPUs; the settings cell asked
+# `torch.accelerator`, which also finds Apple's MPS, Intel's XPU, ...
+
+# %%
 tensor = torch.rand(3, 4).to(device)
 print(f"After .to(device), stored on: {tensor.device}\n")
 assert tensor.device.type == device.type
 
-# %% Indexing and slicing 索引和切片: just like NumPy
+# %% [markdown]
+# ## Indexing and slicing 索引和切片
+# Just like NumPy. `...` means "all the dimensions before"; assigning to a slice writes into
+# the tensor.
+
+# %%
 tensor = torch.ones(4, 4)
 print(f"First row: {tensor[0]}")
 print(f"First column: {tensor[:, 0]}")
-print(f"Last column: {tensor[..., -1]}")  # ... means "all the dimensions before"
-tensor[:, 1] = 0  # assigning to a slice writes into the tensor
+print(f"Last column: {tensor[..., -1]}")
+tensor[:, 1] = 0
 print(f"After tensor[:, 1] = 0:\n{tensor}\n")
 assert tensor[:, 1].sum() == 0 and tensor.sum() == 12
 
-# %% Joining tensors: torch.cat vs torch.stack 拼接
-# torch.cat glues along an existing dimension; torch.stack adds a new one (inputs must be the same shape).
-t_cat = torch.cat([tensor, tensor, tensor], dim=1)  # 3 x (4, 4) -> (4, 12)
-t_stack = torch.stack([tensor, tensor, tensor], dim=0)  # 3 x (4, 4) -> (3, 4, 4)
+# %% [markdown]
+# ## Joining tensors 拼接
+# `torch.cat` glues along an existing dimension; `torch.stack` adds a new one (so its inputs
+# must all have the same shape).
+
+# %%
+t_cat = torch.cat([tensor, tensor, tensor], dim=1)
+t_stack = torch.stack([tensor, tensor, tensor], dim=0)
+# Predict before you run: the two shapes, from three (4, 4) tensors.
 print(f"torch.cat(dim=1) shape: {t_cat.shape}")
 print(f"torch.stack(dim=0) shape: {t_stack.shape}\n")
 assert t_cat.shape == (4, 12) and t_stack.shape == (3, 4, 4)
 
-# %% Arithmetic operations 算术运算: matrix product
-# Three spellings of tensor times its transpose; out= writes into an existing tensor.
+# %% [markdown]
+# ## Arithmetic operations 算术运算
+# Three spellings of the matrix product of `tensor` and its transpose, and three of the
+# element-wise product. `out=` writes the result into a tensor that already exists.
+
+# %%
 y1 = tensor @ tensor.T
 y2 = tensor.matmul(tensor.T)
 y3 = torch.rand_like(y1)
@@ -110,7 +154,6 @@ torch.matmul(tensor, tensor.T, out=y3)
 print(f"tensor @ tensor.T:\n{y1}\n")
 assert torch.equal(y1, y2) and torch.equal(y1, y3)
 
-# %% Arithmetic operations: element-wise product
 z1 = tensor * tensor
 z2 = tensor.mul(tensor)
 z3 = torch.rand_like(tensor)
@@ -118,60 +161,94 @@ torch.mul(tensor, tensor, out=z3)
 print(f"tensor * tensor:\n{z1}\n")
 assert torch.equal(z1, z2) and torch.equal(z1, z3)
 
-# %% What out= does with a tensor of the wrong shape or dtype
-# The notes say a mismatched out= raises. A wrong *shape* is resized to fit, with a
-# warning; a wrong *dtype* is what raises.
-wrong_shape = torch.empty(3)
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    torch.mul(tensor, tensor, out=wrong_shape)
-print(f"out= of shape (3,) was resized to {tuple(wrong_shape.shape)}, warning: {len(caught) == 1}")
-assert wrong_shape.shape == (4, 4) and "resized" in str(caught[0].message)
+# %% [markdown]
+# ### What `out=` does with the wrong dtype or shape
+# The notes say a mismatched `out=` raises. Only a dtype the result cannot be cast to
+# raises (float into int64); float64 is accepted. An empty `out=` is resized silently; a
+# non-empty one of the wrong shape is resized with a warning that this is deprecated.
+
+# %%
+wide = torch.empty(4, 4, dtype=torch.float64)
+torch.mul(tensor, tensor, out=wide)
+print(f"out= of dtype float64 is accepted: {wide.dtype}")
 try:
     torch.mul(tensor, tensor, out=torch.empty(4, 4, dtype=torch.int64))
 except RuntimeError as err:
-    print(f"out= of dtype int64 raises: {str(err).splitlines()[0]}\n")
+    print(f"out= of dtype int64 raises: {str(err).splitlines()[0]}")
 else:
     raise AssertionError("a float result into an int64 out= should raise")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")  # record the warning here, on purpose
+    empty, wrong = torch.empty(0), torch.empty(3)
+    torch.mul(tensor, tensor, out=empty)
+    silent = len(caught) == 0
+    torch.mul(tensor, tensor, out=wrong)
+print(f"empty out= resized to {tuple(empty.shape)}, silently: {silent}")
+print(f"out= of shape (3,) resized to {tuple(wrong.shape)}, with a warning: {caught[-1].message}\n")
+assert silent and wrong.shape == (4, 4) and "deprecated" in str(caught[-1].message)
 
-# %% Single-element tensors 单元素张量
-# .item() turns a one-element tensor into a plain Python number (e.g. to print a loss).
+# %% [markdown]
+# ## Single-element tensors 单元素张量
+# `.item()` turns a one-element tensor into a plain Python number (to print a loss, say).
+
+# %%
 agg = tensor.sum()
 agg_item = agg.item()
 print(f"Sum: {agg_item} {type(agg_item)}\n")
 assert agg_item == 12.0 and isinstance(agg_item, float)
 
-# %% In-place operations 原地操作
-# A trailing underscore means "change this tensor": add_, copy_, t_, zero_ ...
-# This cell makes its own tensor, so running it again gives the same result.
+# %% [markdown]
+# ## In-place operations 原地操作
+# A trailing underscore means "change this tensor": `add_`, `copy_`, `t_`, `zero_`, ...
+# (This cell makes its own tensor, so it can run again.)
+
+# %%
 t = torch.ones(4, 4)
 print(f"Before add_(5):\n{t}")
 t.add_(5)
 print(f"After add_(5):\n{t}\n")
 assert t.sum() == 6 * 16
 
-# %% In-place caveat: they can destroy what autograd needs
-# They save memory, but overwrite values that backward() may still need, so
-# PyTorch refuses to differentiate through them. Prefer the normal forms.
+# %% [markdown]
+# In-place operations save memory, and autograd (lesson 05) handles most of them. It refuses
+# one only when it overwrote a value saved for the backward pass, or changed a leaf that
+# requires grad. The notes advise against them in general; here is when it matters.
+
+# %%
 a = torch.ones(3, requires_grad=True)
-b = a.sigmoid()  # sigmoid's gradient is computed from its output b
+b = a * 2
+b.add_(1)  # a * 2's gradient does not need b: fine
+b.sum().backward()
+print(f"b = a * 2; b.add_(1): backward works, a.grad = {a.grad}")
+assert a.grad.tolist() == [2.0, 2.0, 2.0]
+a = torch.ones(3, requires_grad=True)
+b = a.sigmoid()  # sigmoid's gradient is computed from its output b ...
 b.mul_(2)  # ... which this overwrites
 try:
     b.sum().backward()
 except RuntimeError as err:
-    print(f"backward() after an in-place change fails:\n  {str(err).split(';')[0]}\n")
+    print(f"b = a.sigmoid(); b.mul_(2): backward fails:\n  {str(err).split(';')[0]}")
 else:
     raise AssertionError("backward() should have refused the overwritten tensor")
+try:
+    a.add_(1)
+except RuntimeError as err:
+    print(f"a.add_(1) on a leaf that requires grad: {str(err).split(';')[0]}\n")
+else:
+    raise AssertionError("an in-place change of a leaf that requires grad should raise")
 
-# %% Bridge with NumPy 与 NumPy 的桥接: tensor -> NumPy array
-# On the CPU, .numpy() shares memory: changing one changes the other.
+# %% [markdown]
+# ## Bridge with NumPy 与 NumPy 的桥接
+# On the CPU, `.numpy()` and `torch.from_numpy()` share memory: changing one changes the other.
+
+# %%
 t = torch.ones(5)
 n = t.numpy()
 t.add_(1)
+# Predict before you run: what does n hold now?
 print(f"t: {t}\nn: {n}")
 assert n.tolist() == [2.0] * 5
 
-# %% Bridge with NumPy: NumPy array -> tensor
 n = np.ones(5)
 t = torch.from_numpy(n)
 np.add(n, 1, out=n)
@@ -180,8 +257,47 @@ assert t.tolist() == [2.0] * 5
 # A tensor on an accelerator must come back first: t.cpu().numpy() (a copy).
 print("\nAll tensor checks passed.")
 
-# %% Further reading 延伸阅读
-# https://pytorch.org/tutorials/beginner/basics/tensorqs_tutorial.html
-# https://pytorch.org/docs/stable/tensors.html
-# https://pytorch.org/docs/stable/torch.html
-# https://numpy.org/doc/stable/user/basics.indexing.html
+# %% [markdown]
+# ## Exercises 练习
+# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
+# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+
+
+# %%
+# Exercise 01.1: broadcasting
+def outer_sum(col, row):
+    """Given col of shape (3, 1) and row of shape (1, 4), return the (3, 4) table whose
+    [i, j] entry is col[i] + row[j], without a Python loop."""
+    ...  # your code
+
+
+col, row = torch.tensor([[0.0], [10.0], [20.0]]), torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+expected = torch.tensor([[c + r for r in row[0].tolist()] for c in col[:, 0].tolist()])  # with loops
+check_exercise("01.1", lambda: outer_sum(col, row), expected)
+
+
+# %%
+# Exercise 01.2: the NumPy bridge
+def numpy_copy(t):
+    """Return a NumPy array holding the values of the CPU tensor t that does *not*
+    change when t changes afterwards."""
+    ...  # your code
+
+
+t = torch.arange(3.0)
+
+
+def expect_a_copy(array):
+    assert isinstance(array, np.ndarray), f"got a {type(array).__name__}, not a NumPy array"
+    t.add_(10)  # change the tensor after the copy was made
+    assert array.tolist() == [0.0, 1.0, 2.0], f"it changed with the tensor: {array.tolist()}"
+
+
+check_exercise("01.2", lambda: numpy_copy(t), expect_a_copy)
+
+# %% [markdown]
+# ## Further reading 延伸阅读
+# - [Tensors tutorial](https://pytorch.org/tutorials/beginner/basics/tensorqs_tutorial.html)
+# - [torch.Tensor reference](https://pytorch.org/docs/stable/tensors.html)
+# - [Broadcasting semantics](https://pytorch.org/docs/stable/notes/broadcasting.html)
+# - [NumPy indexing](https://numpy.org/doc/stable/user/basics.indexing.html)

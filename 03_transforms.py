@@ -1,72 +1,100 @@
-"""03 · Transforms 数据变换
+# %% [markdown]
+# # 03 · Transforms 数据变换
+#
+# Data rarely arrives in the form training needs. A dataset's `transform` changes each image
+# and its `target_transform` each label. This lesson shows `ToTensor` (PIL image -> float
+# tensor), a `Lambda` that one-hot encodes labels, the newer `transforms.v2` API, and which
+# transforms can travel to worker processes.
+#
+# Run it: `python 03_transforms.py` (flags: `--data-dir data`, `--subset N`,
+# `--num-workers 0`, `--device cpu`, `--seed 0`).
 
-Data rarely arrives in the form training needs. A dataset's `transform` changes
-each image and `target_transform` each label. This lesson shows ToTensor
-(PIL image -> float tensor), a Lambda that one-hot encodes labels, the newer
-transforms.v2 API, and which transforms can travel to worker processes.
-
-Run:  python 03_transforms.py [--data-dir data] [--subset N] [--num-workers 0] [--device cpu] [--seed 0]
-"""
-
-# %% Imports
+# %%
 import pickle
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from torchvision import datasets
 from torchvision.transforms import Lambda, ToTensor, v2
 
-from common import get_device, keep_first, parse_settings, prepare_data, seed_everything
+from common import check_exercise, parse_settings, prepare_data
 
-# %% Settings 设置
-# On the command line, flags override these (python 03_transforms.py --help).
-# In a notebook no flags are read: edit the values here.
+# %% [markdown]
+# ## Settings 设置
+# On the command line, flags override these values (`python 03_transforms.py --subset 1000`).
+# In a notebook no flags are read: edit them here, then run this cell and the ones below.
+
+# %%
 args = parse_settings(data_dir="data", subset=None, num_workers=0, device=None, seed=0)
-seed_everything(args.seed)
-device = get_device(args.device)
+torch.manual_seed(args.seed)
+device = args.device
 
-# %% What the raw dataset gives: a PIL image and an int label
-data_dir = prepare_data(args.data_dir)  # downloads Fashion-MNIST if missing, see lesson 02
-raw = keep_first(datasets.FashionMNIST(root=data_dir, train=True, download=True), args.subset)
+# %% [markdown]
+# ## What the raw dataset gives
+# Without a transform, Fashion-MNIST hands out a PIL image and an `int` label.
+
+# %%
+data_dir = prepare_data(args.data_dir)  # downloads Fashion-MNIST if missing (lesson 02)
+raw = datasets.FashionMNIST(root=data_dir, train=True, download=True)
+if args.subset:
+    raw = Subset(raw, range(min(args.subset, len(raw))))
 pil_image, label = raw[0]
 pixels = np.array(pil_image)  # (28, 28) uint8
 print(f"Raw sample: {type(pil_image).__name__} mode={pil_image.mode} size={pil_image.size}, label {label}")
 print(f"  as an array: shape {pixels.shape}, dtype {pixels.dtype}, range {pixels.min()}..{pixels.max()}")
 
-# %% ToTensor() 转为张量
-# PIL image or ndarray -> float32 tensor: (H, W) -> (C, H, W), and 0..255 -> 0..1.
+# %% [markdown]
+# ## ToTensor() 转为张量
+# A PIL image or NumPy array becomes a tensor, (H, W, C) -> (C, H, W). Values are scaled from
+# 0..255 to 0..1 only for uint8 data and 8-bit PIL images; a float array keeps its values
+# and its dtype.
+
+# %%
 tensor = ToTensor()(pil_image)
-print(
-    f"\nToTensor: shape {tuple(tensor.shape)}, dtype {tensor.dtype}, "
-    f"range {tensor.min().item():.3f}..{tensor.max().item():.3f}"
-)
+# Predict before you run: the shape, dtype and largest value.
+print(f"\nToTensor: shape {tuple(tensor.shape)}, dtype {tensor.dtype}, max {tensor.max().item():.3f}")
 assert tensor.shape == (1, 28, 28) and tensor.dtype == torch.float32
 assert torch.equal(tensor, torch.from_numpy(pixels).float().div(255).unsqueeze(0))
+floats = ToTensor()(np.full((2, 2), 7.0))  # float64 (H, W)
+print(f"ToTensor of a float64 array of 7s: dtype {floats.dtype}, values {floats.unique().tolist()}")
+assert floats.dtype == torch.float64 and floats.max() == 7.0
 
-# %% ToTensor rescales; it does not standardize
-# The notes call its output 标准化 (standardized: mean 0, std 1). It only divides by
-# 255, so every value stays in 0..1. Standardizing is a separate step, v2.Normalize.
+# %% [markdown]
+# ### ToTensor rescales; it does not standardize
+# The notes call its output 标准化 (standardized: mean 0, std 1). It only divides by 255, so
+# every value stays in 0..1 (归一化, "scaling to 0..1"). Standardizing is a separate step,
+# `v2.Normalize`, and gives mean 0 and std 1 only with the data's own mean and std.
+
+# %%
 images = torch.stack([ToTensor()(raw[i][0]) for i in range(min(1000, len(raw)))])
 mean, std = images.mean().item(), images.std().item()
 print(f"Over {len(images)} images: mean {mean:.3f}, std {std:.3f}, min {images.min().item():.1f}")
 assert images.min() >= 0 and images.max() <= 1 and mean > 0.1  # standardized data would have mean 0
 standardized = v2.Normalize(mean=[mean], std=[std])(images)
 mean_after, std_after = standardized.mean().item(), standardized.std().item()
+# Predict before you run: the mean and std after Normalize with the data's own statistics.
 print(f"After v2.Normalize(mean, std): mean {mean_after:.3f}, std {std_after:.3f}")
 torch.testing.assert_close(standardized.mean(), torch.tensor(0.0), atol=1e-4, rtol=0)
 
-# %% Lambda Transforms: one-hot labels with scatter_
-# A zero vector of length 10 (one slot per class); scatter_(dim=0, index=y, value=1)
-# writes 1 at position y. Lambda wraps any function as a transform.
+# %% [markdown]
+# ## Lambda Transforms
+# A zero vector of length 10, one slot per class; `scatter_(dim=0, index=y, value=1)` writes
+# 1 at position y: a one-hot label. `Lambda` wraps any function as a transform.
+
+# %%
 target_transform = Lambda(lambda y: torch.zeros(10, dtype=torch.float).scatter_(0, torch.tensor(y), value=1))
 encoded = target_transform(label)
+# Predict before you run: where is the 1 in the one-hot vector of this label?
 print(f"\nLabel {label} one-hot: {encoded}")
 for y in range(10):
     assert torch.equal(target_transform(y), F.one_hot(torch.tensor(y), num_classes=10).float())
 
-# %% The notes' dataset: ToTensor for images, the one-hot Lambda for labels
+# %% [markdown]
+# The notes' dataset: `ToTensor` for the images, the one-hot `Lambda` for the labels.
+
+# %%
 ds = datasets.FashionMNIST(
     root=data_dir,
     train=True,
@@ -78,12 +106,18 @@ image, target = ds[0]
 print(f"Transformed sample: image {tuple(image.shape)} {image.dtype}, target {target}")
 assert target.shape == (10,) and target.sum() == 1
 
-# %% Transforms and worker processes
-# With num_workers > 0 under spawn or forkserver (Windows, macOS, Linux from Python
-# 3.14), the DataLoader pickles the dataset, transforms included, into each worker.
-# A lambda cannot be pickled at all. A named function is pickled as "module.name",
-# and the worker must import that module to find it: so keep the transforms your
-# workers need in a .py file you import, not in a notebook or the main script.
+# %% [markdown]
+# ### Transforms and worker processes
+# With `num_workers > 0` under *spawn* or *forkserver* (Windows, macOS, Linux from Python
+# 3.14), the DataLoader pickles the dataset, transforms included, into each worker, and the
+# worker imports the main script again (as `__mp_main__`) to find what it defined. So a
+# function or Dataset defined at the top level of your own script works, if the script keeps
+# its work under `if __name__ == "__main__":` (lesson 02). What fails is a `lambda`, which
+# cannot be pickled at all, and anything defined in a notebook or in these lessons, which
+# workers do not import again.
+
+# %%
+# Predict before you run: can the notes' Lambda(lambda ...) be pickled?
 try:
     pickle.dumps(target_transform)
 except (pickle.PicklingError, AttributeError) as err:
@@ -93,10 +127,15 @@ else:
 to_tensor = pickle.loads(pickle.dumps(ToTensor()))  # torchvision's: importable everywhere
 print(f"Pickling ToTensor() works: {type(to_tensor).__name__}")
 
-# %% A DataLoader whose workers need nothing from this file
-# ToTensor comes from torchvision, so this loader works with any num_workers under
-# every start method. One-hot encoding a whole batch of labels is one call.
-loader_data = keep_first(datasets.FashionMNIST(root=data_dir, train=True, transform=ToTensor()), args.subset)
+# %% [markdown]
+# A DataLoader whose workers need nothing from this file: `ToTensor` comes from torchvision,
+# so it works with any `num_workers` under every start method. One-hot encoding a whole batch
+# of labels is then one call, in the main process.
+
+# %%
+loader_data = datasets.FashionMNIST(root=data_dir, train=True, transform=ToTensor())
+if args.subset:
+    loader_data = Subset(loader_data, range(min(args.subset, len(loader_data))))
 loader = DataLoader(loader_data, batch_size=64, shuffle=True, num_workers=args.num_workers)
 images, labels = next(iter(loader))
 targets = F.one_hot(labels, num_classes=10).float()  # (64,) int64 -> (64, 10)
@@ -104,9 +143,13 @@ images, targets = images.to(device), targets.to(device)
 print(f"Batch: images {images.shape}, one-hot targets {targets.shape}")
 assert targets.shape == (images.shape[0], 10) and (targets.sum(dim=1) == 1).all()
 
-# %% The current way: torchvision.transforms.v2
-# v2 works on tensors as well as PIL images and also transforms boxes and masks.
-# ToTensor is kept only for old code; in new code write ToImage + ToDtype(scale=True).
+# %% [markdown]
+# ## The current way: `torchvision.transforms.v2`
+# v1 and v2 both take PIL images and tensors; v2 also transforms bounding boxes, masks and
+# videos together with their images. `ToTensor` is kept for old code; new code writes
+# `ToImage()` followed by `ToDtype(torch.float32, scale=True)`.
+
+# %%
 to_tensor_v2 = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
 count = min(100, len(raw))
 old = torch.stack([ToTensor()(raw[i][0]) for i in range(count)])
@@ -117,8 +160,44 @@ print(f"largest difference {difference:.1e}")
 # v2 multiplies by 1/255 where ToTensor divides by 255: equal up to float rounding.
 torch.testing.assert_close(new, old)
 
-# %% Further reading 延伸阅读
-# https://pytorch.org/tutorials/beginner/basics/transforms_tutorial.html
-# https://pytorch.org/vision/stable/transforms.html (v1 and v2)
-# https://pytorch.org/vision/stable/auto_examples/transforms/plot_transforms_getting_started.html
-# https://docs.python.org/3/library/pickle.html#what-can-be-pickled-and-unpickled
+# %% [markdown]
+# ## Exercises 练习
+# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
+# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+
+
+# %%
+# Exercise 03.1: standardizing
+def make_normalize(images):
+    """Return a v2.Normalize that turns these images (N, 1, H, W), floats in 0..1, into
+    data of mean 0 and std 1, using the images' own statistics."""
+    ...  # your code
+
+
+def expect_standardized(normalize):
+    out = normalize(sample_images)
+    assert abs(out.mean().item()) < 1e-3, f"the mean is {out.mean().item():.3f}, not 0"
+    assert abs(out.std().item() - 1) < 1e-3, f"the std is {out.std().item():.3f}, not 1"
+
+
+sample_images = torch.rand(50, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 0.5
+check_exercise("03.1", lambda: make_normalize(sample_images), expect_standardized)
+
+
+# %%
+# Exercise 03.2: one-hot, a whole batch
+def one_hot_batch(labels):
+    """Return the (N, 10) float tensor whose row i is the one-hot vector of labels[i],
+    with torch.zeros and scatter_ (not F.one_hot)."""
+    ...  # your code
+
+
+labels = torch.tensor([3, 0, 9, 3])
+check_exercise("03.2", lambda: one_hot_batch(labels), F.one_hot(labels, num_classes=10).float())
+
+# %% [markdown]
+# ## Further reading 延伸阅读
+# - [Transforms tutorial](https://pytorch.org/tutorials/beginner/basics/transforms_tutorial.html)
+# - [torchvision transforms, v1 and v2](https://pytorch.org/vision/stable/transforms.html)
+# - [Getting started with transforms v2](https://pytorch.org/vision/stable/auto_examples/transforms/plot_transforms_getting_started.html)
+# - [What can be pickled](https://docs.python.org/3/library/pickle.html#what-can-be-pickled-and-unpickled)

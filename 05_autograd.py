@@ -1,27 +1,33 @@
-"""05 · Automatic differentiation with torch.autograd 自动微分
+# %% [markdown]
+# # 05 · Automatic differentiation with `torch.autograd` 自动微分
+#
+# Training needs the gradient of the loss with respect to every parameter. autograd records
+# the operations on tensors that require gradients and computes those gradients when you
+# call `backward()`. Every gradient printed here is also checked against the value worked
+# out by hand.
+#
+# Run it: `python 05_autograd.py` (flags: `--device cpu`, `--seed 0`).
 
-Training needs the gradient of the loss with respect to every parameter.
-autograd records the operations on tensors that require gradients and computes
-those gradients when you call backward(). Every gradient printed here is also
-checked against the value worked out by hand.
-
-Run:  python 05_autograd.py [--device cpu] [--seed 0]
-"""
-
-# %% Imports
+# %%
 import torch
 
-from common import get_device, parse_settings, seed_everything
+from common import check_exercise, parse_settings
 
-# %% Settings 设置
-# On the command line, flags override these (python 05_autograd.py --help).
-# In a notebook no flags are read: edit the values here.
+# %% [markdown]
+# ## Settings 设置
+# On the command line, flags override these values (`python 05_autograd.py --seed 1`).
+# In a notebook no flags are read: edit them here, then run this cell and the ones below.
+
+# %%
 args = parse_settings(device=None, seed=0)
-seed_everything(args.seed)
-device = get_device(args.device)
+torch.manual_seed(args.seed)
+device = args.device
 
-# %% A one-layer network 单层网络
-# w and b are the parameters to learn, so they require gradients; x and y are data.
+# %% [markdown]
+# ## A one-layer network 单层网络
+# `w` and `b` are the parameters to learn, so they require gradients; `x` and `y` are data.
+
+# %%
 x = torch.ones(5, device=device)  # input
 y = torch.zeros(3, device=device)  # expected output
 w = torch.randn(5, 3, device=device, requires_grad=True)
@@ -29,31 +35,45 @@ b = torch.randn(3, device=device, requires_grad=True)
 z = torch.matmul(x, w) + b  # (5,) @ (5, 3) + (3,) -> (3,)
 loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
 print(f"loss = {loss.item():.4f}")
+# Predict before you run: does computing the loss fill in w.grad?
+print(f"w.grad after computing the loss: {w.grad}")
 # Computing the loss computes no gradient (the notes say it does): backward() does.
 assert w.grad is None and b.grad is None
 
-# %% Tensors, Functions and Computational graph 计算图
-# As operations run, autograd records a graph whose nodes are Function objects
-# (one per operation: MulBackward0, AddBackward0 ...); the edges say which
-# Function's output feeds which. (The notes have tensors as nodes and functions as
-# edges.) A result's grad_fn is the node that made it.
+# %% [markdown]
+# ## Tensors, Functions and Computational graph 计算图
+# As operations run, autograd records a graph whose nodes are Function objects (one per
+# operation: `MulBackward0`, `AddBackward0`, ...); the edges say which Function's output
+# feeds which. (The notes have tensors as nodes and functions as edges.) A result's
+# `grad_fn` is the node that made it. Every tensor has a `grad_fn` attribute, as the notes
+# say, but for a *leaf* it is None: a leaf is a tensor that no recorded operation made,
+# such as the parameters you created, and also any tensor that does not require grad.
+
+# %%
 print(f"Gradient function for z = {z.grad_fn}")
 print(f"Gradient function for loss = {loss.grad_fn}")
 print(f"loss.grad_fn's inputs: {[type(f).__name__ for f, _ in loss.grad_fn.next_functions]}")
-# Leaves, the tensors you made yourself, have no grad_fn (the notes say every tensor has one).
 print(f"w.grad_fn = {w.grad_fn}, x.grad_fn = {x.grad_fn} (leaves)")
 assert w.is_leaf and w.grad_fn is None and not z.is_leaf and z.grad_fn is not None
+assert x.is_leaf and not x.requires_grad and (x * 2).is_leaf  # no grad required: leaves too
 
-# %% A two-variable example: z = x^2 + y^3 at x=3, y=2
+# %% [markdown]
+# ## A two-variable example: z = x^2 + y^3 at x=3, y=2
 # dz/dx = 2x = 6 and dz/dy = 3y^2 = 12.
+
+# %%
 a = torch.tensor(3.0, requires_grad=True)
 c = torch.tensor(2.0, requires_grad=True)
 (a**2 + c**3).backward()
 print(f"\nd(x^2 + y^3)/dx = {a.grad}, d/dy = {c.grad}")
 assert a.grad.item() == 6.0 and c.grad.item() == 12.0
 
-# %% Computing Gradients 计算梯度: loss.backward() fills w.grad and b.grad
+# %% [markdown]
+# ## Computing Gradients 计算梯度
+# `loss.backward()` fills `w.grad` and `b.grad`.
 # The forward pass is repeated here, so the cell can run again (see the next cells).
+
+# %%
 z = torch.matmul(x, w) + b
 loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
 w.grad, b.grad = None, None  # start from no gradients: they accumulate (see below)
@@ -67,8 +87,11 @@ torch.testing.assert_close(w.grad, expected_b.expand(5, 3))
 # Only leaves that require grad get .grad; for an inner tensor such as z, call
 # z.retain_grad() before backward() if you need its gradient.
 
-# %% The graph is freed by backward()
-# backward() frees the values the graph saved, so a second backward() through it fails.
+# %% [markdown]
+# ### The graph is freed by `backward()`
+# `backward()` frees the values the graph saved, so a second backward() through it fails.
+
+# %%
 try:
     loss.backward()
 except RuntimeError as err:
@@ -76,14 +99,20 @@ except RuntimeError as err:
 else:
     raise AssertionError("a second backward() through a freed graph should fail")
 
-# %% requires_grad can also be switched on later, in place
+# %% [markdown]
+# ### `requires_grad` can also be switched on later, in place
+
+# %%
 v = torch.ones(2)
 v.requires_grad_(True)
 assert v.requires_grad
 
-# %% One backward per graph, unless retain_graph=True 保留计算图
+# %% [markdown]
+# ### One backward per graph, unless `retain_graph=True` 保留计算图
 # A second pass through the same part of the graph needs retain_graph=True on
 # every backward() except the last (the notes say only the first needs it).
+
+# %%
 x2 = torch.tensor(2.0, requires_grad=True)
 y2 = x2**2
 z2 = y2**2  # z2 = x2^4
@@ -91,6 +120,7 @@ z2.backward(retain_graph=True)  # keep the graph: y2.backward() goes through x2*
 first = x2.grad.item()
 y2.backward()  # the last pass may free the graph
 second = x2.grad.item()
+# Predict before you run: x.grad after each call (the notes print 64 and then 128).
 print(f"\nx.grad after z.backward(): {first}")
 print(f"x.grad after y.backward() as well: {second}")
 # The notes say 64 and then 128. The right values: dz/dx = 4x^3 = 32 at x=2,
@@ -99,8 +129,11 @@ assert first == 4 * 2.0**3 == 32.0
 assert second == 32.0 + 2 * 2.0 == 36.0
 print("(The notes print 64 and 128; that is wrong: 4x^3 = 32, then + 2x = 36.)")
 
-# %% Disabling Gradient Tracking 禁用梯度跟踪: torch.no_grad()
-# Use it for inference: no graph is recorded, which saves memory and time.
+# %% [markdown]
+# ## Disabling Gradient Tracking 禁用梯度跟踪
+# `torch.no_grad()`: use it for inference: no graph is recorded, which saves memory and time.
+
+# %%
 z = torch.matmul(x, w) + b
 print(f"\nz.requires_grad: {z.requires_grad}")
 with torch.no_grad():
@@ -108,14 +141,20 @@ with torch.no_grad():
 print(f"inside torch.no_grad(): {z.requires_grad}")
 assert not z.requires_grad
 
-# %% The same with detach(): a tensor with the same values, cut from the graph
+# %% [markdown]
+# ### The same with `detach()`: a tensor with the same values, cut from the graph
+
+# %%
 z = torch.matmul(x, w) + b
 z_det = z.detach()
 print(f"z.detach().requires_grad: {z_det.requires_grad}")
 assert z.requires_grad and not z_det.requires_grad
 assert torch.equal(z, z_det)
 
-# %% Freezing parameters: requires_grad=False keeps a parameter out of training
+# %% [markdown]
+# ### Freezing parameters: `requires_grad=False` keeps a parameter out of training
+
+# %%
 frozen = torch.randn(5, 3, device=device, requires_grad=True)
 frozen.requires_grad_(False)  # frozen: backward() leaves it alone
 trainable = torch.randn(3, device=device, requires_grad=True)
@@ -124,23 +163,34 @@ loss.backward()
 print(f"frozen.grad: {frozen.grad}, trainable.grad is set: {trainable.grad is not None}")
 assert frozen.grad is None and trainable.grad is not None
 
-# %% More on Computational Graphs: a new graph on every forward pass
+# %% [markdown]
+# ## More on Computational Graphs
+# A new graph on every forward pass.
 # The graph is recorded while the forward pass runs and freed by backward(); the
 # next forward pass records a new one. (The notes say backward() recreates it.)
-# So ordinary Python if/for can change the graph from one call to the next:
-for value, expected in [(3.0, 6.0), (-2.0, 12.0)]:
-    t = torch.tensor(value, requires_grad=True)
-    out = t**2 if t > 0 else t**3  # 2t for t > 0, 3t^2 otherwise
-    out.backward()
-    print(f"t = {value}: graph {type(out.grad_fn).__name__}, gradient {t.grad.item()}")
-    assert t.grad.item() == expected
+# So ordinary Python `if` and `for` can change the graph from one call to the next: here
+# the graph's last node is `MulBackward0` for a positive input and `ExpBackward0` otherwise.
 
-# %% Optional Reading: Tensor Gradients and Jacobian Products 雅可比积
+# %%
+nodes = []
+for value in [3.0, -2.0]:
+    t = torch.tensor(value, requires_grad=True)
+    out = t * t if t > 0 else t.exp()  # gradient 2t for t > 0, e^t otherwise
+    out.backward()
+    nodes.append(type(out.grad_fn).__name__)
+    print(f"t = {value}: graph ends in {nodes[-1]}, gradient {t.grad.item():.4f}")
+    torch.testing.assert_close(t.grad, 2 * t.detach() if value > 0 else t.detach().exp())
+assert nodes == ["MulBackward0", "ExpBackward0"]
+
+# %% [markdown]
+# ## Optional Reading: Tensor Gradients and Jacobian Products 向量-雅可比积
 # For y = f(x) with x of n values and y of m values, the Jacobian J is the m x n
 # matrix of partial derivatives J[i, j] = dy_i / dx_j. For a tensor output,
 # backward(v) computes the vector-Jacobian product v^T J, and v must have y's
 # shape. Here out = (inp + 1)^2 transposed, so with v all ones the gradient is
 # 2 (inp + 1): 4 on the diagonal of the 4x5 identity, 2 elsewhere.
+
+# %%
 inp = torch.eye(4, 5, device=device, requires_grad=True)
 out = (inp + 1).pow(2).t()  # (4, 5) -> (5, 4)
 v = torch.ones_like(out)  # the same shape as out
@@ -151,14 +201,18 @@ torch.testing.assert_close(inp.grad, expected)
 try:
     out.backward(torch.ones(4, 5, device=device), retain_graph=True)  # the input's shape, not out's
 except RuntimeError as err:
-    print(f"A v of the wrong shape: {str(err).splitlines()[0][:90]}")
+    print(f"A v of the wrong shape: {str(err).splitlines()[0]}")
 else:
     raise AssertionError("backward(v) with v not shaped like the output should fail")
 
-# %% Gradients accumulate; zero them between steps
+# %% [markdown]
+# ### Gradients accumulate; zero them between steps
+
+# %%
 inp.grad = None
 out.backward(v, retain_graph=True)
 out.backward(v, retain_graph=True)
+# Predict before you run: inp.grad after two backward calls.
 print(f"\nSecond call (gradients accumulate: doubled)\n{inp.grad}")
 torch.testing.assert_close(inp.grad, 2 * expected)
 inp.grad.zero_()
@@ -166,15 +220,21 @@ out.backward(v, retain_graph=True)
 print(f"\nCall after zeroing gradients\n{inp.grad}")
 torch.testing.assert_close(inp.grad, expected)
 
-# %% What optimizer.zero_grad() does
+# %% [markdown]
+# ### What `optimizer.zero_grad()` does
 # By default (set_to_none=True) it sets each .grad to None rather than filling it
 # with zeros: less memory, and the next backward() writes instead of adds.
+
+# %%
 optimizer = torch.optim.SGD([inp], lr=0.1)
 optimizer.zero_grad()
 print(f"After optimizer.zero_grad(): inp.grad is {inp.grad}")
 assert inp.grad is None
 
-# %% backward() on a scalar is backward(torch.tensor(1.0))
+# %% [markdown]
+# ### `backward()` on a scalar is `backward(torch.tensor(1.0))`
+
+# %%
 s1 = torch.tensor(3.0, requires_grad=True)
 (s1**2).backward()
 s2 = torch.tensor(3.0, requires_grad=True)
@@ -182,8 +242,41 @@ s2 = torch.tensor(3.0, requires_grad=True)
 assert s1.grad == s2.grad == 6.0
 print("\nAll gradient checks passed.")
 
-# %% Further reading 延伸阅读
-# https://pytorch.org/tutorials/beginner/basics/autogradqs_tutorial.html
-# https://pytorch.org/docs/stable/notes/autograd.html
-# https://pytorch.org/docs/stable/autograd.html
-# https://pytorch.org/tutorials/beginner/blitz/autograd_tutorial.html
+# %% [markdown]
+# ## Exercises 练习
+# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
+# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+
+
+# %%
+# Exercise 05.1: a gradient by hand
+def grad_by_hand(x):
+    """For f(x) = sum(x^2 * sin(x)), return df/dx for every element of x, worked out by
+    hand (no backward()). autograd checks it."""
+    ...  # your code
+
+
+points = torch.linspace(-2, 2, 5, requires_grad=True)
+(points**2 * torch.sin(points)).sum().backward()
+check_exercise("05.1", lambda: grad_by_hand(points.detach()), points.grad)
+
+
+# %%
+# Exercise 05.2: a loss gradient by hand
+def mse_gradient(X, w, y):
+    """For the loss mean((X @ w - y)^2) of a linear model with X of shape (N, D), w of
+    shape (D,) and y of shape (N,), return dloss/dw, shape (D,)."""
+    ...  # your code
+
+
+features, targets = torch.randn(8, 3), torch.randn(8)
+weights = torch.randn(3, requires_grad=True)
+((features @ weights - targets) ** 2).mean().backward()
+check_exercise("05.2", lambda: mse_gradient(features, weights.detach(), targets), weights.grad)
+
+# %% [markdown]
+# ## Further reading 延伸阅读
+# - [Automatic Differentiation tutorial](https://pytorch.org/tutorials/beginner/basics/autogradqs_tutorial.html)
+# - [Autograd mechanics](https://pytorch.org/docs/stable/notes/autograd.html)
+# - [torch.autograd reference](https://pytorch.org/docs/stable/autograd.html)
+# - [A gentle introduction to torch.autograd](https://pytorch.org/tutorials/beginner/blitz/autograd_tutorial.html)

@@ -1,19 +1,21 @@
-"""07 · Save & load the model 保存与加载模型
+# %% [markdown]
+# # 07 · Save & load the model 保存与加载模型
+#
+# A trained model is its learned parameters, kept in a `state_dict`. This lesson loads the
+# weights that 06_train.py saved and checks they give the same accuracy, saves and reloads a
+# state_dict, saves a checkpoint and resumes training from it, saves a whole model (and why
+# not to), and does the same with torchvision's VGG16.
+#
+# Run it: `python 07_save_load.py` (flags: `--weights outputs/model_weights.pth`,
+# `--pretrained`, `--data-dir data`, `--subset N`, `--output-dir outputs`, `--device cpu`,
+# `--seed 0`). Writes `outputs/07_predictions.png` and, as the notes do, `.pth` files in
+# `outputs/`; `07_vgg16_weights.pth` is 528 MB.
 
-A trained model is its learned parameters, kept in a state_dict. This lesson
-loads the weights 06_train.py saved and checks they give the same accuracy,
-saves and reloads a state_dict, saves a checkpoint and resumes training from it,
-saves a whole model (and why not to), and does the same on torchvision's VGG16.
-
-Run:  python 07_save_load.py [--weights outputs/model_weights.pth] [--pretrained]
-                             [--data-dir data] [--subset N] [--device cpu] [--seed 0]
-Writes outputs/07_predictions.png and, as the notes do, .pth files in outputs/
-(07_vgg16_weights.pth is 528 MB).
-"""
-
-# %% Imports
+# %%
 import copy
+import io
 import pickle
+import time
 
 import matplotlib.pyplot as plt
 import torch
@@ -22,57 +24,58 @@ from torch.utils.data import TensorDataset
 from torchvision import datasets, models
 from torchvision.transforms.v2.functional import to_dtype
 
-from common import (
-    CLASSES,
-    WEIGHTS_PATH,
-    NeuralNetwork,
-    check_output_dir,
-    check_state_dict_file,
-    fetch_pretrained_vgg16,
-    get_device,
-    keep_first,
-    parse_settings,
-    prepare_data,
-    save_figure,
-    seed_everything,
+from common import NeuralNetwork, check_exercise, parse_settings, prepare_data, save_figure
+
+# %% [markdown]
+# ## Settings 设置
+# `weights=None` loads what 06_train.py saved in the output folder; `pretrained=True`
+# downloads VGG16's ImageNet weights (528 MB). On the command line, flags override these
+# values (`python 07_save_load.py --weights my.pth`). In a notebook no flags are read: edit
+# them here, then run this cell and the ones below.
+
+# %%
+args = parse_settings(
+    weights=None, pretrained=False, data_dir="data", subset=None, output_dir="outputs", device=None, seed=0
 )
+torch.manual_seed(args.seed)
+device = args.device
+outputs = args.output_dir
 
-# %% Settings 设置
-# weights=None loads what 06_train.py saved; pretrained=True downloads VGG16's weights.
-# On the command line, flags override these (python 07_save_load.py --help).
-# In a notebook no flags are read: edit the values here.
-args = parse_settings(weights=None, pretrained=False, data_dir="data", subset=None, device=None, seed=0)
-seed_everything(args.seed)
-device = get_device(args.device)
-outputs = check_output_dir()
-if args.pretrained:
-    fetch_pretrained_vgg16()  # 528 MB: fetched (or reported missing) now, not at the end
-
-# %% Loading model weights 加载权重
+# %% [markdown]
+# ## Loading model weights 加载权重
 # The class defines the network's shape, so make an instance first, then fill it.
-# weights_only=True (the default since torch 2.6; the notes' plain torch.load then
-# could run code hidden in the file) unpickles only tensors and plain containers.
-# map_location puts the tensors on our device, whatever device saved them.
-model = NeuralNetwork().to(device)
-weights = args.weights or WEIGHTS_PATH
-if args.weights is None and not WEIGHTS_PATH.is_file():
-    print(f"No {WEIGHTS_PATH} yet: run `python 06_train.py` to train and save one.")
-    print("Continuing with an untrained network (expect about 10% accuracy).")
-else:
-    check_state_dict_file(weights, model)  # a clear message for a missing or wrong file
-    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
-    print(f"Loaded weights from {weights}")
+# `weights_only=True` (the default since torch 2.6; the notes' plain `torch.load` could then
+# run code hidden in the file) unpickles only tensors and plain containers. `map_location`
+# puts the tensors on our device, whatever device saved them.
 
-# %% model.eval() before inference 推理前调用 eval()
-# It switches dropout and batch normalization to inference behaviour. This network
-# has neither, but forgetting eval() on one that does (VGG16 below) changes answers.
+# %%
+model = NeuralNetwork().to(device)
+weights = args.weights or outputs / "model_weights.pth"
+if weights.is_file():
+    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(weights.stat().st_mtime))
+    print(f"Loaded weights from {weights} (saved {saved})")
+else:
+    print(f"No {weights} yet: run `python 06_train.py` to train and save one.")
+    print("Continuing with an untrained network (expect about 10% accuracy).")
+
+# %% [markdown]
+# ## `model.eval()` before inference 推理前调用 eval()
+# It switches dropout and batch normalization to their inference behaviour. This network has
+# neither, but forgetting `eval()` on one that does (VGG16 below) changes the answers.
+
+# %%
 model.eval()
 
-# %% Check it: the accuracy 06_train.py printed at the end
+# %% [markdown]
+# ## Check it: the accuracy that 06_train.py printed at its end
 # The same test images, batches of 1000 and uint8 -> float conversion as in 06.
+
+# %%
 data_dir = prepare_data(args.data_dir)
 test_data = datasets.FashionMNIST(root=data_dir, train=False, download=True)
-test_set = keep_first(TensorDataset(test_data.data.unsqueeze(1), test_data.targets), args.subset)
+classes = test_data.classes
+test_set = TensorDataset(test_data.data[: args.subset].unsqueeze(1), test_data.targets[: args.subset])
 images, labels = test_set.tensors  # (N, 1, 28, 28) uint8, (N,) int64
 with torch.no_grad():
     batches = [to_dtype(X.to(device), torch.float32, scale=True) for X in images.split(1000)]
@@ -80,28 +83,41 @@ with torch.no_grad():
 accuracy = (predictions == labels).sum().item() / len(labels)
 print(f"Test accuracy of these weights: {100 * accuracy:.1f}%")
 
-# %% One prediction, as in the official quickstart
+# %% [markdown]
+# One prediction, as in the official quickstart:
+
+# %%
 x, y = images[0], labels[0]
 with torch.no_grad():
     pred = model(to_dtype(x.to(device), torch.float32, scale=True))  # (1, 28, 28) -> (1, 10)
-    predicted, actual = CLASSES[pred[0].argmax(0)], CLASSES[y]
+    predicted, actual = classes[pred[0].argmax(0)], classes[y]
 print(f'Predicted: "{predicted}", Actual: "{actual}"')
 
-# %% Some test images with their predictions: green when right, red when wrong
+# %% [markdown]
+# Some test images with their predictions: green when right, red when wrong.
+
+# %%
 figure = plt.figure(figsize=(10, 8))
 for i in range(min(12, len(labels))):
     figure.add_subplot(3, 4, i + 1)
     right = predictions[i] == labels[i]
-    plt.title(f"{CLASSES[labels[i]]}\n/ {CLASSES[predictions[i]]}", color="green" if right else "red")
+    plt.title(f"{classes[labels[i]]}\n/ {classes[predictions[i]]}", color="green" if right else "red")
     plt.axis("off")
-    plt.imshow(images[i].squeeze(), cmap="gray")
-figure.suptitle("true / predicted")
-save_figure(figure, "07_predictions")
+    plt.imshow(images[i].squeeze().numpy(), cmap="gray")
+figure.suptitle(f"true / predicted, with {weights if weights.is_file() else 'untrained weights'}")
+save_figure(figure, outputs / "07_predictions.png")
 
-# %% Saving and Loading Model Weights 保存与加载 state_dict
-# A state_dict maps each parameter's name to its tensor. It holds no code.
+# %% [markdown]
+# ## Saving and Loading Model Weights 保存与加载 state_dict
+# A `state_dict` maps names to tensors: every parameter, and the *persistent buffers* a layer
+# keeps (BatchNorm's running mean and variance, for instance). It holds no code.
+
+# %%
 for name, tensor in model.state_dict().items():
     print(f"  {name}: {tuple(tensor.shape)}")
+batch_norm_keys = list(nn.BatchNorm1d(3).state_dict())
+print(f"A BatchNorm1d layer's state_dict: {batch_norm_keys}")
+assert "running_mean" in batch_norm_keys and "running_var" in batch_norm_keys
 torch.save(model.state_dict(), outputs / "07_state_dict.pth")
 fresh = NeuralNetwork().to(device)
 fresh.load_state_dict(torch.load(outputs / "07_state_dict.pth", map_location=device, weights_only=True))
@@ -109,12 +125,16 @@ fresh.eval()
 X = batches[0][:64]
 with torch.no_grad():
     assert torch.equal(fresh(X), model(X))
+# Predict before you run: does the fresh network give exactly the same outputs?
 print("A fresh NeuralNetwork with the loaded state_dict gives identical outputs.")
 
-# %% Saving and loading a general checkpoint 检查点: to resume training later
-# To go on training after a break, save more than the weights: the optimizer's
-# state (Adam keeps running averages per parameter) and the epoch. First, a small
-# training run: 640 training images in a fixed order, batches of 64.
+# %% [markdown]
+# ## Saving and loading a general checkpoint 检查点
+# To go on training after a break, save more than the weights: the optimizer's state (Adam
+# keeps running averages per parameter) and the epoch. First, a small training run: 640
+# training images in a fixed order, batches of 64.
+
+# %%
 training_data = datasets.FashionMNIST(root=data_dir, train=True, download=True)
 X_train = to_dtype(training_data.data[:640].unsqueeze(1), torch.float32, scale=True).to(device)
 y_train = training_data.targets[:640].to(device)
@@ -132,7 +152,10 @@ def train_epoch(model, optimizer):
     return loss.item()
 
 
-# %% Two epochs without a break, for comparison
+# %% [markdown]
+# Two epochs without a break, for comparison:
+
+# %%
 torch.manual_seed(args.seed)
 initial = copy.deepcopy(NeuralNetwork().state_dict())  # every run below starts here
 unbroken = NeuralNetwork().to(device)
@@ -141,7 +164,10 @@ optimizer = torch.optim.Adam(unbroken.parameters(), lr=1e-3)
 for _ in range(2):  # epochs 0 and 1
     train_epoch(unbroken, optimizer)
 
-# %% One epoch, then save a checkpoint
+# %% [markdown]
+# One epoch, then save a checkpoint:
+
+# %%
 model = NeuralNetwork().to(device)
 model.load_state_dict(initial)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -155,7 +181,10 @@ checkpoint = {
 torch.save(checkpoint, outputs / "07_checkpoint.pth")
 print(f"\nSaved a checkpoint after epoch 1 (loss {loss:.4f}): {outputs / '07_checkpoint.pth'}")
 
-# %% Later, perhaps in a new process: rebuild both, load both, train on
+# %% [markdown]
+# Later, perhaps in a new process: rebuild both, load both, train on.
+
+# %%
 model = NeuralNetwork().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 checkpoint = torch.load(outputs / "07_checkpoint.pth", map_location=device, weights_only=True)
@@ -168,10 +197,14 @@ if device.type == "cpu":  # the same operations in the same order: bit for bit
     same = all(torch.equal(p, q) for p, q in pairs)
 else:  # accelerators may pick kernels that round differently from run to run
     same = all(torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in pairs)
+# Predict before you run: do the resumed weights equal those of training without a break?
 print(f"Resumed from the checkpoint, the weights equal training without a break: {same}")
 assert same
 
-# %% Without the optimizer's state, the resumed run goes elsewhere
+# %% [markdown]
+# Without the optimizer's state, the resumed run goes elsewhere:
+
+# %%
 model_only = NeuralNetwork().to(device)
 model_only.load_state_dict(checkpoint["model_state_dict"])
 train_epoch(model_only, torch.optim.Adam(model_only.parameters(), lr=1e-3))  # a fresh Adam
@@ -180,9 +213,14 @@ differs = not all(torch.allclose(p, q) for p, q in pairs)
 print(f"Resumed with the weights only (a fresh optimizer): the weights differ: {differs}")
 assert differs
 
-# %% Saving and Loading Models with Shapes: the whole model
-# torch.save(model) pickles the object: the weights plus a reference to the class
-# (common.NeuralNetwork), which must still exist, unchanged, where loading happens.
+# %% [markdown]
+# ## Saving and Loading Models with Shapes 保存整个模型
+# `torch.save(model)` pickles the object: the weights plus a *reference* to its class
+# (`common.NeuralNetwork`), not the class's code. Loading needs that class importable under
+# the same name, with the same attributes; if its `forward` was edited since, the loaded
+# model silently runs the new code.
+
+# %%
 torch.save(model, outputs / "07_whole_model.pth")
 try:
     torch.load(outputs / "07_whole_model.pth", weights_only=True)
@@ -190,8 +228,8 @@ except pickle.UnpicklingError as err:
     print(f"\ntorch.load(..., weights_only=True) refuses a whole model: {type(err).__name__}")
 else:
     raise AssertionError("weights_only=True should refuse a pickled model")
-# weights_only=False unpickles anything, and unpickling can run any code the file's
-# author chose: use it only for files you made yourself. Prefer the state_dict.
+# weights_only=False unpickles anything, and unpickling can run any code the file's author
+# chose: use it only for files you made yourself. Prefer the state_dict.
 whole = torch.load(outputs / "07_whole_model.pth", map_location=device, weights_only=False)
 whole.eval()
 model.eval()
@@ -199,17 +237,26 @@ with torch.no_grad():
     assert torch.equal(whole(X), model(X))
 print("With weights_only=False it loads and gives identical outputs; prefer the state_dict way.")
 
-# %% The same pattern on VGG16, as in the notes
-# weights=None builds it untrained (no 528 MB download; pretrained=True downloads it).
+# %% [markdown]
+# ## The same pattern on VGG16, as in the notes
+# `weights=None` builds it untrained (no 528 MB download); `pretrained=True` downloads the
+# ImageNet weights, which needs internet.
+
+# %%
 vgg = models.vgg16(weights="IMAGENET1K_V1" if args.pretrained else None).to(device)
 kind = "ImageNet weights" if args.pretrained else "untrained"
 print(f"\nVGG16 ({kind}): {sum(p.numel() for p in vgg.parameters()):,} parameters")
 torch.save(vgg.state_dict(), outputs / "07_vgg16_weights.pth")
+size = (outputs / "07_vgg16_weights.pth").stat().st_size
+print(f"Saved {outputs / '07_vgg16_weights.pth'}: {size / 2**20:,.0f} MiB (delete it when done)")
 
-# %% Loading the VGG16 state_dict into a new instance
-# Built on the "meta" device the new instance has shapes only (no memory, no random
-# init, which takes seconds for 138 million parameters); mmap=True maps the file
-# instead of reading it all, and assign=True uses the loaded tensors as they are.
+# %% [markdown]
+# Loading the VGG16 state_dict into a new instance. Built on the `"meta"` device, the new
+# instance has shapes only (no memory, and no random initialization, which takes seconds for
+# 138 million parameters); `mmap=True` maps the file instead of reading it all, and
+# `assign=True` uses the loaded tensors as they are.
+
+# %%
 with torch.device("meta"):
     vgg_copy = models.vgg16()
 state_dict = torch.load(outputs / "07_vgg16_weights.pth", mmap=True, weights_only=True)
@@ -219,7 +266,10 @@ first_copy, first_original = vgg_copy.features[0].weight, vgg.features[0].weight
 assert torch.equal(first_copy, first_original) and first_copy.data_ptr() != first_original.data_ptr()
 print("The copy loaded from the file holds equal weights in memory of its own.")
 
-# %% Why eval() matters: VGG16's dropout layers
+# %% [markdown]
+# Why `eval()` matters: VGG16's dropout layers drop random values in training mode.
+
+# %%
 x = torch.rand(1, 3, 32, 32, device=device)  # small input to keep it quick; ImageNet uses 224x224
 with torch.no_grad():
     vgg_copy.train()
@@ -227,11 +277,83 @@ with torch.no_grad():
     vgg_copy.eval()
     vgg.eval()
     same = torch.equal(vgg_copy(x), vgg_copy(x)) and torch.allclose(vgg_copy(x), vgg(x))
+# Predict before you run: in train mode, do two calls on the same input agree?
 print(f"train mode: two calls differ: {differ}; eval mode: calls agree, and agree with the original: {same}")
 assert differ and same
 
-# %% Further reading 延伸阅读
-# https://pytorch.org/tutorials/beginner/basics/saveloadrun_tutorial.html
-# https://pytorch.org/tutorials/beginner/saving_loading_models.html (checkpoints)
-# https://pytorch.org/docs/stable/generated/torch.load.html (weights_only, mmap)
-# https://pytorch.org/vision/stable/models.html
+# %% [markdown]
+# ## Exercises 练习
+# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
+# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+
+
+# %%
+# Exercise 07.1: resuming with a scheduler
+def make_checkpoint(model, optimizer, scheduler, epoch):
+    """Return a checkpoint dict from which training resumes exactly: the states of the
+    model, the optimizer and the learning-rate scheduler, and the epoch, under the keys
+    "model", "optimizer", "scheduler" and "epoch"."""
+    ...  # your code
+
+
+def new_run():
+    net = nn.Linear(2, 1)
+    sgd = torch.optim.SGD(net.parameters(), lr=1.0)
+    return net, sgd, torch.optim.lr_scheduler.StepLR(sgd, step_size=2, gamma=0.5)  # halve every 2 epochs
+
+
+def expect_exact_resume(checkpoint):
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)  # it must survive saving, and loading with weights_only=True
+    loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+    missing = {"model", "optimizer", "scheduler", "epoch"} - set(loaded)
+    assert not missing, f"missing keys: {sorted(missing)}"
+    net2, sgd2, scheduler2 = new_run()
+    net2.load_state_dict(loaded["model"])
+    sgd2.load_state_dict(loaded["optimizer"])
+    scheduler2.load_state_dict(loaded["scheduler"])
+    for opt, sched in ((sgd, scheduler), (sgd2, scheduler2)):  # one more epoch each
+        opt.step()
+        sched.step()
+    assert loaded["epoch"] == 3, f"epoch {loaded['epoch']}; expected 3"
+    assert torch.equal(net2.weight, net.weight), "the resumed model's weights differ"
+    assert scheduler2.get_last_lr() == scheduler.get_last_lr(), (
+        f"the resumed learning rate is {scheduler2.get_last_lr()}, not {scheduler.get_last_lr()}"
+    )
+
+
+net, sgd, scheduler = new_run()
+for _ in range(3):  # three epochs of (no-op) training
+    sgd.step()
+    scheduler.step()
+check_exercise("07.1", lambda: make_checkpoint(net, sgd, scheduler, 3), expect_exact_resume)
+
+
+# %%
+# Exercise 07.2: weights from either kind of file
+def load_weights(path):
+    """Return the state_dict in the file at path, whether it holds a bare state_dict (as
+    06 saves) or a checkpoint dict with the weights under "model_state_dict" (as above).
+    Load it safely, with weights_only=True."""
+    ...  # your code
+
+
+net = nn.Linear(3, 2)
+torch.save(net.state_dict(), outputs / "07_exercise_bare.pth")
+torch.save({"epoch": 5, "model_state_dict": net.state_dict()}, outputs / "07_exercise_checkpoint.pth")
+
+
+def load_both():
+    return load_weights(outputs / "07_exercise_bare.pth"), load_weights(
+        outputs / "07_exercise_checkpoint.pth"
+    )
+
+
+check_exercise("07.2", load_both, (net.state_dict(), net.state_dict()))
+
+# %% [markdown]
+# ## Further reading 延伸阅读
+# - [Save and Load the Model tutorial](https://pytorch.org/tutorials/beginner/basics/saveloadrun_tutorial.html)
+# - [Saving and loading models, checkpoints](https://pytorch.org/tutorials/beginner/saving_loading_models.html)
+# - [torch.load](https://pytorch.org/docs/stable/generated/torch.load.html): `weights_only`, `mmap`
+# - [torchvision models](https://pytorch.org/vision/stable/models.html)
