@@ -311,7 +311,18 @@ def reference_step(model, loss_fn, optimizer, X, y):
     return loss.item()
 
 
-check_exercise("06.2", lambda: two_steps(train_step), two_steps(reference_step))
+def expect_the_train_loops_steps(result):
+    (losses, weight), (reference_losses, reference_weight) = result, two_steps(reference_step)
+    assert all(type(loss) is float for loss in losses), (
+        f"the losses are {type(losses[0]).__name__}s, not floats"
+    )
+    torch.testing.assert_close(losses, reference_losses, msg=f"losses {losses}, expected {reference_losses}")
+    assert torch.allclose(weight, reference_weight), (
+        "the weights after two steps differ from the train loop's"
+    )
+
+
+check_exercise("06.2", lambda: two_steps(train_step), expect_the_train_loops_steps)
 
 # %% [markdown]
 # ## Further reading 延伸阅读
