@@ -7,6 +7,7 @@ import importlib.machinery
 import os
 import re
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ def fail(message: str) -> NoReturn:
 def reason(err: BaseException) -> str:
     """`ErrorType: the telling part of its message`, on one line, without terminal colour codes."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
-    found = re.search(r"Unsupported global: GLOBAL [\w.]+", text)  # torch.load refusing a pickled object
+    found = re.search(r"Unsupported (global: GLOBAL [\w.]+|operand \d+)", text)  # torch.load(weights_only)
     text = found.group(0) if found else " ".join(text.split())
     return f"{type(err).__name__}: {text[:300]}"
 
@@ -107,8 +108,7 @@ def output_folder(text: str) -> Path:
     folder = Path(text).expanduser()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / ".write-test").touch()
-        (folder / ".write-test").unlink()
+        tempfile.TemporaryFile(dir=folder).close()
     except OSError as err:
         raise argparse.ArgumentTypeError(
             f"{folder} cannot be written ({reason(err)}); make it a writable folder, or choose another"
@@ -156,9 +156,9 @@ def parse_settings(**defaults: Any) -> argparse.Namespace:
     """The lesson's settings: `defaults`, overridden by flags when the lesson runs as a script
     (`python 06_train.py --epochs 3`). In a notebook no flags are read (sys.argv holds the
     kernel's own): edit the defaults. Each value is checked; `device` becomes a torch.device."""
-    main = sys.modules["__main__"]
-    file = getattr(main, "__file__", None)
-    as_script = bool(file and sys.argv and Path(sys.argv[0]).resolve() == Path(file).resolve())
+    main = sys.modules["__main__"]  # a lesson run as a script is a file beside this one, and is sys.argv[0]
+    file = Path(getattr(main, "__file__", None) or "/").resolve()  # (a notebook kernel has no __file__)
+    as_script = file.parent == Path(__file__).resolve().parent and file == Path(sys.argv[0]).resolve()
     if as_script and getattr(main, "__spec__", None) is None:
         # DataLoader workers started by "spawn" or "forkserver" (Windows, macOS, Linux from Python
         # 3.14) import the main script again: for a top-level lesson, all of it. A spec named
