@@ -184,8 +184,9 @@ with warnings.catch_warnings(record=True) as caught:
     silent = len(caught) == 0
     torch.mul(tensor, tensor, out=wrong)
 print(f"empty out= resized to {tuple(empty.shape)}, silently: {silent}")
-print(f"out= of shape (3,) resized to {tuple(wrong.shape)}, with a warning: {caught[-1].message}\n")
-assert silent and wrong.shape == (4, 4) and "deprecated" in str(caught[-1].message)
+deprecated = [sentence for sentence in str(caught[-1].message).split(". ") if "deprecated" in sentence]
+print(f'out= of shape (3,) resized to {tuple(wrong.shape)}, with a warning: "{deprecated[0]}"\n')
+assert silent and wrong.shape == (4, 4) and deprecated
 
 # %% [markdown]
 # ## Single-element tensors 单元素张量
