@@ -243,8 +243,15 @@ root = args.output_dir / "02_exercise_folders"
 for i, (name, value) in enumerate([("boot", 10), ("coat", 200), ("coat", 90)]):
     (root / name).mkdir(parents=True, exist_ok=True)
     Image.fromarray(torch.full((4, 4), value, dtype=torch.uint8).numpy()).save(root / name / f"{i}.png")
-expected = (torch.full((1, 4, 4), 90, dtype=torch.uint8), 1)  # the third file: a coat, class 1
-check_exercise("02.1", lambda: FolderDataset(root)[2], expected)
+
+
+def expect_a_coat(sample):  # the third file, coat/2.png: 90s everywhere, and class 1 of [boot, coat]
+    image, label = sample
+    torch.testing.assert_close(image, torch.full((1, 4, 4), 90, dtype=torch.uint8))
+    assert label == 1, f"label {label!r}; expected 1, the index of 'coat' in self.classes"
+
+
+check_exercise("02.1", lambda: FolderDataset(root)[2], expect_a_coat)
 
 
 # %%
