@@ -1,12 +1,13 @@
 # %% [markdown]
 # # 01 · Tensors 张量
 #
-# Tensors are PyTorch's arrays: like NumPy's `ndarray`, but they can live on an accelerator
-# and they remember how they were computed (for autograd, lesson 05). This lesson creates
-# them, reads their attributes, moves them to a device, indexes, joins, computes, and shares
-# memory with NumPy.
+# Tensors are PyTorch's arrays: like NumPy's `ndarray`, but they can live on an accelerator,
+# and those that require gradients record how they were computed (autograd, lesson 05). This
+# lesson creates them, reads their attributes, moves them to a device, indexes, joins, computes,
+# and shares memory with NumPy.
 #
-# Run it: `python 01_tensors.py` (flags: `--device cpu`, `--seed 0`; `--help` lists them).
+# In a notebook or an editor, run the cells in order. As a script: `python 01_tensors.py`
+# (flags: `--device cpu`, `--seed 0`; `--help` lists them).
 
 # %%
 import inspect
@@ -86,10 +87,11 @@ assert tensor.shape == (3, 4) and tensor.device.type == "cpu"
 
 # %% [markdown]
 # ## Operations on Tensors 张量运算
-# The notes say "over 100" operations; the current tutorial says over 1200 (the
+# The official tutorial counts over 1200 tensor operations (the
 # [torch reference](https://pytorch.org/docs/stable/torch.html) lists them). A count of our
 # own: the distinct public function and method names in `torch`, on `Tensor`, and in
-# `linalg`, `fft`, `special` and `nn.functional` (a few, such as `torch.save`, are utilities).
+# `linalg`, `fft`, `special` and `nn.functional`. Not all are operations: some hundred are
+# utilities such as `torch.save`, `torch.manual_seed` or `Tensor.tolist`.
 
 # %%
 namespaces = [torch, torch.Tensor, torch.linalg, torch.fft, torch.special, torch.nn.functional]
@@ -100,14 +102,16 @@ for space in namespaces:
         if not name.startswith("_") and callable(thing) and not inspect.isclass(thing):
             names.add(name)
 print(f"Distinct public function names: {len(names)}\n")
-assert len(names) > 1000  # ten times the notes' "over 100"
+assert len(names) > 1000
 
 # %% [markdown]
 # ## Moving a tensor to the device
 # Tensors are made on the CPU; `.to(device)` copies one to the accelerator. Copies take time,
-# so training moves the model once and each batch as it comes (lessons 02 and 06). The notes'
-# `if torch.cuda.is_available()` knows only NVIDIA GPUs; the settings cell asked
-# `torch.accelerator`, which also finds Apple's MPS, Intel's XPU, ...
+# so training moves the model once and each batch as it comes (lessons 02 and 06). The
+# settings cell chose the device with `torch.accelerator` (PyTorch 2.6 and newer), which finds
+# whichever accelerator this PyTorch build supports: CUDA (NVIDIA GPUs, and AMD GPUs in ROCm
+# builds), Apple's MPS, Intel's XPU, ... Older code asks `torch.cuda.is_available()`, which
+# knows only the CUDA device type.
 
 # %%
 tensor = torch.rand(3, 4).to(device)
@@ -116,8 +120,8 @@ assert tensor.device.type == device.type
 
 # %% [markdown]
 # ## Indexing and slicing 索引和切片
-# Just like NumPy. `...` means "all the dimensions before"; assigning to a slice writes into
-# the tensor.
+# Just like NumPy. `...` stands for as many `:` as needed, so `t[..., -1]` is the last column
+# whatever the number of dimensions. Assigning to a slice writes into the tensor.
 
 # %%
 tensor = torch.ones(4, 4)
@@ -163,20 +167,22 @@ assert torch.equal(z1, z2) and torch.equal(z1, z3)
 
 # %% [markdown]
 # ### What `out=` does with the wrong dtype or shape
-# The notes say a mismatched `out=` raises. Only a dtype the result cannot be cast to
-# raises (float into int64); float64 is accepted. An empty `out=` is resized silently; a
+# Element-wise operations such as `mul` accept an `out=` of another dtype when the result can
+# be cast to it (float32 into float64) and raise when it cannot (float into int64). `matmul`
+# is stricter: any dtype but the result's own raises. An empty `out=` is resized silently; a
 # non-empty one of the wrong shape is resized with a warning that this is deprecated.
 
 # %%
 wide = torch.empty(4, 4, dtype=torch.float64)
 torch.mul(tensor, tensor, out=wide)
-print(f"out= of dtype float64 is accepted: {wide.dtype}")
-try:
-    torch.mul(tensor, tensor, out=torch.empty(4, 4, dtype=torch.int64))
-except RuntimeError as err:
-    print(f"out= of dtype int64 raises: {str(err).splitlines()[0]}")
-else:
-    raise AssertionError("a float result into an int64 out= should raise")
+print(f"mul, out= of dtype float64: accepted ({wide.dtype})")
+for op, dtype in [(torch.mul, torch.int64), (torch.matmul, torch.float64)]:
+    try:
+        op(tensor, tensor, out=torch.empty(4, 4, dtype=dtype))
+    except RuntimeError as err:
+        print(f"{op.__name__}, out= of dtype {dtype}: raises {str(err).splitlines()[0]!r}")
+    else:
+        raise AssertionError(f"{op.__name__} into an out= of dtype {dtype} should raise")
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")  # record the warning here, on purpose
     empty, wrong = torch.empty(0), torch.empty(3)
@@ -212,8 +218,9 @@ assert t.sum() == 6 * 16
 
 # %% [markdown]
 # In-place operations save memory, and autograd (lesson 05) handles most of them. It refuses
-# one only when it overwrote a value saved for the backward pass, or changed a leaf that
-# requires grad. The notes advise against them in general; here is when it matters.
+# them chiefly when one overwrote a value saved for the backward pass, or changed a leaf that
+# requires grad outside `torch.no_grad()`. Inside `no_grad` that is allowed: it is how an
+# optimizer updates the parameters.
 
 # %%
 a = torch.ones(3, requires_grad=True)
@@ -234,9 +241,13 @@ else:
 try:
     a.add_(1)
 except RuntimeError as err:
-    print(f"a.add_(1) on a leaf that requires grad: {str(err).split(';')[0]}\n")
+    print(f"a.add_(1) on a leaf that requires grad: {str(err).split(';')[0]}")
 else:
     raise AssertionError("an in-place change of a leaf that requires grad should raise")
+with torch.no_grad():
+    a.add_(1)  # as optimizer.step() does
+print(f"The same inside torch.no_grad(): allowed, a = {a.detach()}\n")
+assert a.tolist() == [2.0, 2.0, 2.0]
 
 # %% [markdown]
 # ## Bridge with NumPy 与 NumPy 的桥接
@@ -260,41 +271,62 @@ print("\nAll tensor checks passed.")
 
 # %% [markdown]
 # ## Exercises 练习
-# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
-# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+# Replace `return ...  # your code` with your code and run the cell: it prints `correct`, or
+# what is not right yet. Stuck? [SOLUTIONS.md](SOLUTIONS.md) has a hint for each exercise,
+# then its solution.
 
 
 # %%
 # Exercise 01.1: broadcasting
 def outer_sum(col, row):
-    """Given col of shape (3, 1) and row of shape (1, 4), return the (3, 4) table whose
+    """Given col of shape (n, 1) and row of shape (1, m), return the (n, m) float tensor whose
     [i, j] entry is col[i] + row[j], without a Python loop."""
-    ...  # your code
+    return ...  # your code
 
 
-col, row = torch.tensor([[0.0], [10.0], [20.0]]), torch.tensor([[1.0, 2.0, 3.0, 4.0]])
-expected = torch.tensor([[c + r for r in row[0].tolist()] for c in col[:, 0].tolist()])  # with loops
-check_exercise("01.1", lambda: outer_sum(col, row), expected)
+check_exercise(  # each case: the arguments, then the table worked out by hand
+    "01.1",
+    outer_sum,
+    (
+        (torch.tensor([[0.0], [10.0], [20.0]]), torch.tensor([[1.0, 2.0, 3.0, 4.0]])),
+        torch.tensor([[1.0, 2.0, 3.0, 4.0], [11.0, 12.0, 13.0, 14.0], [21.0, 22.0, 23.0, 24.0]]),
+    ),
+    (
+        (torch.tensor([[1.0], [-1.0]]), torch.tensor([[0.5, 0.0, 2.0]])),
+        torch.tensor([[1.5, 1.0, 3.0], [-0.5, -1.0, 1.0]]),
+    ),
+)
 
 
 # %%
 # Exercise 01.2: the NumPy bridge
 def numpy_copy(t):
-    """Return a NumPy array holding the values of the CPU tensor t that does *not*
+    """Return a NumPy array (np.ndarray) with the values of the CPU tensor t that does *not*
     change when t changes afterwards."""
-    ...  # your code
+    return ...  # your code
 
 
-t = torch.arange(3.0)
-
-
-def expect_a_copy(array):
-    assert isinstance(array, np.ndarray), f"got a {type(array).__name__}, not a NumPy array"
+def expect_a_copy(array, t):
+    assert isinstance(array, np.ndarray), f"it is a {type(array).__name__}; expected a NumPy array"
+    assert array.tolist() == t.tolist(), f"its values {array.tolist()} differ from the tensor's {t.tolist()}"
     t.add_(10)  # change the tensor after the copy was made
-    assert array.tolist() == [0.0, 1.0, 2.0], f"it changed with the tensor: {array.tolist()}"
+    assert array.tolist() != t.tolist(), "it changed when the tensor changed: it shares the tensor's memory"
 
 
-check_exercise("01.2", lambda: numpy_copy(t), expect_a_copy)
+check_exercise("01.2", numpy_copy, ((torch.arange(3.0),), expect_a_copy))
+
+# %% [markdown]
+# ## Where the notes differ 与笔记的出入
+# - The notes count "100多种操作" (over 100 operations). Dated: the tutorial now says over 1200,
+#   and our count of names above finds over 1000.
+# - They say an `out=` tensor whose shape "不匹配或不合适" (does not match or does not suit)
+#   raises. A wrong shape is resized (with a deprecation warning, unless the tensor was empty);
+#   a wrong dtype raises for `matmul` always, for `mul` only when the result cannot be cast to
+#   it (*What `out=` does*).
+# - They say to ignore in-place operations ("JUST IGNORE IT"). Autograd accepts most of them;
+#   *In-place operations* shows the ones it refuses, and why optimizers may use them.
+# - They move tensors with `if torch.cuda.is_available()`. That still works for CUDA devices;
+#   `torch.accelerator` finds any kind (*Moving a tensor to the device*).
 
 # %% [markdown]
 # ## Further reading 延伸阅读

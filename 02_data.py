@@ -6,8 +6,9 @@
 # plots samples, writes a few PNG files and reads them back through a Dataset of our own,
 # and iterates a DataLoader.
 #
-# Run it: `python 02_data.py` (flags: `--data-dir data`, `--subset N`, `--num-workers 0`,
-# `--output-dir outputs`, `--device cpu`, `--seed 0`). It writes PNG files to `outputs/`.
+# In a notebook or an editor, run the cells in order. As a script: `python 02_data.py` (flags:
+# `--data-dir data`, `--subset N`, `--num-workers 0`, `--output-dir outputs`, `--device cpu`,
+# `--seed 0`). It writes PNG files to `outputs/`.
 
 # %%
 import csv
@@ -21,12 +22,14 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision import datasets
 from torchvision.transforms import ToTensor, v2
 
-from common import check_exercise, parse_settings, prepare_data, save_figure
+from common import check_exercise, parse_settings, save_figure
 
 # %% [markdown]
 # ## Settings 设置
 # On the command line, flags override these values (`python 02_data.py --subset 1000`).
 # In a notebook no flags are read: edit them here, then run this cell and the ones below.
+# Here the settings also make sure that `data_dir` holds Fashion-MNIST: they download it if it
+# is missing, or stop with a message that says what to do.
 
 # %%
 args = parse_settings(data_dir="data", subset=None, num_workers=0, output_dir="outputs", device=None, seed=0)
@@ -35,14 +38,12 @@ device = args.device
 
 # %% [markdown]
 # ## Loading a Dataset 加载数据集
-# Fashion-MNIST: Zalando's product images (the notes' 文章 mistranslates "article": 商品),
-# 28x28 grayscale, one of 10 classes each. `root` is where the files go, `train` picks the
-# split, `download=True` fetches them if missing, and `transform` / `target_transform` change
-# each image and label (lesson 03). `prepare_data` first makes sure the files are there, with
-# a clear message if they cannot be.
+# Fashion-MNIST: Zalando's product images (商品图片), 28x28 grayscale, one of 10 classes each.
+# `root` is where the files go, `train` picks the split, `download=True` fetches them if
+# missing, and `transform` / `target_transform` change each image and label (lesson 03).
 
 # %%
-data_dir = prepare_data(args.data_dir)
+data_dir = args.data_dir
 training_data = datasets.FashionMNIST(root=data_dir, train=True, download=True, transform=ToTensor())
 test_data = datasets.FashionMNIST(root=data_dir, train=False, download=True, transform=ToTensor())
 if args.subset:  # only the first N samples of each split, for a quick run
@@ -50,12 +51,12 @@ if args.subset:  # only the first N samples of each split, for a quick run
     test_data = Subset(test_data, range(min(args.subset, len(test_data))))
 print(f"Training samples: {len(training_data)}")
 print(f"Test samples: {len(test_data)}")
-if len(training_data) == 60_000:  # the full release: the notes' numbers
+if len(training_data) == 60_000:  # the full release: 60,000 training and 10,000 test images
     assert len(test_data) == 10_000
 
 # %% [markdown]
 # One sample: a (1, 28, 28) float image and an `int` label. torchvision names the classes in
-# `classes`, the notes' `labels_map`.
+# `classes` (the tutorial writes them out by hand, as `labels_map`).
 
 # %%
 classes = datasets.FashionMNIST.classes
@@ -83,10 +84,10 @@ save_figure(figure, args.output_dir / "02_samples.png")
 # %% [markdown]
 # ## Creating a Custom Dataset for your files 自定义数据集
 # Three methods: `__init__` runs once (here: read the table of labels), `__len__` gives the
-# number of samples, `__getitem__` loads sample `idx` from disk and transforms it. The notes
-# read the CSV file with pandas; for two columns the standard `csv` module does the same.
-# The notes read images with `torchvision.io.read_image`; torchvision 0.29 deprecated its
-# image decoding in favour of TorchCodec, so we read them with Pillow, which torchvision
+# number of samples, `__getitem__` loads sample `idx` from disk and transforms it. The
+# official tutorial reads the CSV file with pandas; for two columns the standard `csv` module
+# does the same. It reads images with `torchvision.io.read_image`, whose image decoding
+# torchvision 0.29 deprecated in favour of TorchCodec; we use Pillow, which torchvision
 # installs anyway.
 
 
@@ -153,11 +154,10 @@ print(f"Read back through CustomImageDataset: all {len(custom)} images and label
 
 # %% [markdown]
 # ## Preparing your data for training with DataLoaders 数据加载器
-# `batch_size` samples per step; `shuffle=True` draws a new order every epoch (轮; the notes'
-# 时代 is a mistranslation), so that the model cannot learn the order. `num_workers > 0`
-# loads batches in worker *processes* (the notes say threads). The notes shuffle the test
-# set too: that cannot change the accuracy, but it changes their average test loss a little,
-# since they average per-batch means and the last batch holds only 16 images.
+# `batch_size` samples per step; `shuffle=True` draws a new order every epoch (轮, one pass over
+# the data), so that every epoch sees different mini-batches. `num_workers > 0` loads batches
+# in worker *processes*. The test set needs no shuffling: the order cannot change the
+# accuracy.
 
 # %%
 train_dataloader = DataLoader(training_data, batch_size=64, shuffle=True, num_workers=args.num_workers)
@@ -217,8 +217,9 @@ if len(training_data) >= 10:  # with a handful of samples, two orders may happen
 
 # %% [markdown]
 # ## Exercises 练习
-# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
-# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+# Replace `return ...  # your code` with your code and run the cell: it prints `correct`, or
+# what is not right yet. Stuck? [SOLUTIONS.md](SOLUTIONS.md) has a hint for each exercise,
+# then its solution.
 
 
 # %%
@@ -234,42 +235,51 @@ class FolderDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, idx):
-        """Return (image, label) for self.files[idx]: the image a uint8 (1, H, W) tensor, the
-        label the index of its folder's name in self.classes."""
-        ...  # your code
+        """Return (image, label) for self.files[idx]: the image a uint8 tensor of shape (1, H, W),
+        the label an int, the index of its folder's name in self.classes."""
+        return ...  # your code
 
 
 root = args.output_dir / "02_exercise_folders"
-for i, (name, value) in enumerate([("boot", 10), ("coat", 200), ("coat", 90)]):
+for i, (name, value) in enumerate([("boot", 10), ("coat", 200), ("coat", 90)]):  # 4x4 gray squares
     (root / name).mkdir(parents=True, exist_ok=True)
     Image.fromarray(torch.full((4, 4), value, dtype=torch.uint8).numpy()).save(root / name / f"{i}.png")
-
-
-def expect_a_coat(sample):  # the third file, coat/2.png: 90s everywhere, and class 1 of [boot, coat]
-    image, label = sample
-    torch.testing.assert_close(image, torch.full((1, 4, 4), 90, dtype=torch.uint8))
-    assert label == 1, f"label {label!r}; expected 1, the index of 'coat' in self.classes"
-
-
-check_exercise("02.1", lambda: FolderDataset(root)[2], expect_a_coat)
+check_exercise(  # each case: an index, then the (image, label) worked out by hand
+    "02.1",
+    FolderDataset(root).__getitem__,
+    ((0,), (torch.full((1, 4, 4), 10, dtype=torch.uint8), 0)),
+    ((2,), (torch.full((1, 4, 4), 90, dtype=torch.uint8), 1)),
+)
 
 
 # %%
 # Exercise 02.2: batching
 def make_loader(dataset):
-    """Return a DataLoader over dataset that gives shuffled batches of 10 samples and leaves
-    out the last, incomplete batch."""
-    ...  # your code
+    """Return a DataLoader over dataset that gives batches of 10 samples, in a new random order
+    on every pass, and leaves out the last, incomplete batch."""
+    return ...  # your code
 
 
-def expect_full_shuffled_batches(loader):
-    sizes = [len(x) for (x,) in loader]
-    assert sizes == [10] * 9, f"batch sizes {sizes}; expected nine batches of 10"
-    order = torch.cat([x for (x,) in loader])
-    assert not torch.equal(order, order.sort().values), "the samples come in order: not shuffled"
+def expect_shuffled_full_batches(loader, dataset):
+    passes = [[x.tolist() for (x,) in loader] for _ in range(2)]  # two epochs
+    sizes = [len(batch) for batch in passes[0]]
+    assert sizes == [10] * 9, f"batch sizes {sizes}; expected nine batches of 10 from 95 samples"
+    first, second = (sum(batches, []) for batches in passes)
+    assert len(set(first)) == 90, "some samples came twice in one pass"
+    assert first != sorted(first), "the samples come in order: not shuffled"
+    assert first != second, "two passes gave the same order: it must shuffle again on every pass"
 
 
-check_exercise("02.2", lambda: make_loader(TensorDataset(torch.arange(95))), expect_full_shuffled_batches)
+check_exercise("02.2", make_loader, ((TensorDataset(torch.arange(95)),), expect_shuffled_full_batches))
+
+# %% [markdown]
+# ## Where the notes differ 与笔记的出入
+# - They call Zalando's "article images" 文章图像; an article here is a product: 商品图片.
+# - They translate "epoch" as 时代; in training it is 轮, one full pass over the training set.
+# - They say the DataLoader loads data with 多线程 (threads). Its workers are processes, 多进程:
+#   *Iterate through the DataLoader* counts them as child processes.
+# - Their test DataLoader shuffles too (`shuffle=True`). Harmless, but not needed: the order of
+#   the test images cannot change the accuracy.
 
 # %% [markdown]
 # ## Further reading 延伸阅读

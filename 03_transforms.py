@@ -6,8 +6,8 @@
 # tensor), a `Lambda` that one-hot encodes labels, the newer `transforms.v2` API, and which
 # transforms can travel to worker processes.
 #
-# Run it: `python 03_transforms.py` (flags: `--data-dir data`, `--subset N`,
-# `--num-workers 0`, `--device cpu`, `--seed 0`).
+# In a notebook or an editor, run the cells in order. As a script: `python 03_transforms.py`
+# (flags: `--data-dir data`, `--subset N`, `--num-workers 0`, `--device cpu`, `--seed 0`).
 
 # %%
 import pickle
@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets
 from torchvision.transforms import Lambda, ToTensor, v2
 
-from common import check_exercise, parse_settings, prepare_data
+from common import check_exercise, parse_settings
 
 # %% [markdown]
 # ## Settings 设置
@@ -36,7 +36,7 @@ device = args.device
 # Without a transform, Fashion-MNIST hands out a PIL image and an `int` label.
 
 # %%
-data_dir = prepare_data(args.data_dir)  # downloads Fashion-MNIST if missing (lesson 02)
+data_dir = args.data_dir  # the settings made sure it holds Fashion-MNIST (lesson 02)
 raw = datasets.FashionMNIST(root=data_dir, train=True, download=True)
 if args.subset:
     raw = Subset(raw, range(min(args.subset, len(raw))))
@@ -63,9 +63,9 @@ assert floats.dtype == torch.float64 and floats.max() == 7.0
 
 # %% [markdown]
 # ### ToTensor rescales; it does not standardize
-# The notes call its output 标准化 (standardized: mean 0, std 1). It only divides by 255, so
-# every value stays in 0..1 (归一化, "scaling to 0..1"). Standardizing is a separate step,
-# `v2.Normalize`, and gives mean 0 and std 1 only with the data's own mean and std.
+# It only divides by 255, so every value stays in 0..1 (scaling, 归一化). Standardizing
+# (标准化: mean 0, std 1) is a separate step, `v2.Normalize`, and gives mean 0 and std 1 only
+# with the data's own mean and std.
 
 # %%
 images = torch.stack([ToTensor()(raw[i][0]) for i in range(min(1000, len(raw)))])
@@ -92,7 +92,7 @@ for y in range(10):
     assert torch.equal(target_transform(y), F.one_hot(torch.tensor(y), num_classes=10).float())
 
 # %% [markdown]
-# The notes' dataset: `ToTensor` for the images, the one-hot `Lambda` for the labels.
+# The tutorial's dataset: `ToTensor` for the images, the one-hot `Lambda` for the labels.
 
 # %%
 ds = datasets.FashionMNIST(
@@ -117,11 +117,11 @@ assert target.shape == (10,) and target.sum() == 1
 # workers do not import again.
 
 # %%
-# Predict before you run: can the notes' Lambda(lambda ...) be pickled?
+# Predict before you run: can the one-hot Lambda(lambda ...) be pickled?
 try:
     pickle.dumps(target_transform)
 except (pickle.PicklingError, AttributeError) as err:
-    print(f"\nPickling the notes' Lambda(lambda ...) fails: {type(err).__name__}")
+    print(f"\nPickling the one-hot Lambda(lambda ...) fails: {type(err).__name__}")
 else:
     raise AssertionError("pickling a lambda should have failed")
 to_tensor = pickle.loads(pickle.dumps(ToTensor()))  # torchvision's: importable everywhere
@@ -162,38 +162,64 @@ torch.testing.assert_close(new, old)
 
 # %% [markdown]
 # ## Exercises 练习
-# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
-# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+# Replace `return ...  # your code` with your code and run the cell: it prints `correct`, or
+# what is not right yet. Stuck? [SOLUTIONS.md](SOLUTIONS.md) has a hint for each exercise,
+# then its solution.
 
 
 # %%
-# Exercise 03.1: standardizing
+# Exercise 03.1: standardizing each channel
 def make_normalize(images):
-    """Return a v2.Normalize that turns these images (N, 1, H, W), floats in 0..1, into
-    data of mean 0 and std 1, using the images' own statistics."""
-    ...  # your code
+    """Given float images of shape (N, 3, H, W), return a v2.Normalize that standardizes each
+    colour channel with its own statistics: after it, every channel of these images has mean 0
+    and std 1 over all the images and pixels."""
+    return ...  # your code
 
 
-def expect_standardized(normalize):
-    out = normalize(sample_images)
-    assert abs(out.mean().item()) < 1e-3, f"the mean is {out.mean().item():.3f}, not 0"
-    assert abs(out.std().item() - 1) < 1e-3, f"the std is {out.std().item():.3f}, not 1"
+def expect_standardized_channels(normalize, images):
+    out = normalize(images)
+    means, stds = out.mean(dim=(0, 2, 3)), out.std(dim=(0, 2, 3))  # one per channel
+    assert means.abs().max() < 1e-3, f"the channels' means are {[round(m, 3) for m in means.tolist()]}, not 0"
+    assert (stds - 1).abs().max() < 1e-3, (
+        f"the channels' stds are {[round(s, 3) for s in stds.tolist()]}, not 1"
+    )
 
 
-sample_images = torch.rand(50, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 0.5
-check_exercise("03.1", lambda: make_normalize(sample_images), expect_standardized)
+shades = torch.tensor([0.2, 0.5, 1.0]).reshape(1, 3, 1, 1)  # channels of different brightness
+check_exercise(
+    "03.1",
+    make_normalize,
+    (
+        (torch.rand(20, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * shades,),
+        expect_standardized_channels,
+    ),
+    (
+        (torch.rand(10, 3, 8, 8, generator=torch.Generator().manual_seed(1)) + shades,),
+        expect_standardized_channels,
+    ),
+)
 
 
 # %%
 # Exercise 03.2: one-hot, a whole batch
 def one_hot_batch(labels):
-    """Return the (N, 10) float tensor whose row i is the one-hot vector of labels[i],
-    with torch.zeros and scatter_ (not F.one_hot)."""
-    ...  # your code
+    """Given labels of shape (N,), int64, return the (N, 10) float tensor whose row i is the
+    one-hot vector of labels[i]. Use torch.zeros and scatter_ (not F.one_hot)."""
+    return ...  # your code
 
 
-labels = torch.tensor([3, 0, 9, 3])
-check_exercise("03.2", lambda: one_hot_batch(labels), F.one_hot(labels, num_classes=10).float())
+labels = torch.tensor([3, 0, 9, 3, 5])
+check_exercise(  # F.one_hot, which the exercise rules out, gives the right answers
+    "03.2",
+    one_hot_batch,
+    ((labels,), F.one_hot(labels, num_classes=10).float()),
+    ((labels[:1],), F.one_hot(labels[:1], num_classes=10).float()),
+)
+
+# %% [markdown]
+# ## Where the notes differ 与笔记的出入
+# - They say `ToTensor` turns images into 标准化的张量 (standardized tensors). It only scales
+#   them to 0..1; *ToTensor rescales* shows the mean and std that remain, and what standardizes.
 
 # %% [markdown]
 # ## Further reading 延伸阅读

@@ -5,7 +5,8 @@
 # Fashion-MNIST classifier, makes a prediction, walks one batch through each kind of layer
 # printing shapes, and lists the parameters.
 #
-# Run it: `python 04_model.py` (flags: `--device cpu`, `--seed 0`).
+# In a notebook or an editor, run the cells in order. As a script: `python 04_model.py`
+# (flags: `--device cpu`, `--seed 0`).
 
 # %%
 import torch
@@ -24,10 +25,10 @@ torch.manual_seed(args.seed)
 
 # %% [markdown]
 # ## Get Device for Training 选择设备
-# `torch.accelerator` finds the machine's accelerator by itself: CUDA (NVIDIA), MPS (Apple's
-# Metal Performance Shaders; the notes' 多进程服务 confuses it with NVIDIA's Multi-Process
-# Service), XPU (Intel), ... The notes ask `torch.cuda` and `torch.backends.mps` one by one,
-# which still works. `parse_settings` chose the same way, unless `--device` said otherwise.
+# `torch.accelerator` (PyTorch 2.6 and newer) finds the machine's accelerator by itself: CUDA
+# (NVIDIA GPUs, and AMD GPUs in ROCm builds), MPS (Apple's Metal Performance Shaders), XPU
+# (Intel), ... Older code asks `torch.cuda` and `torch.backends.mps` one by one, which still
+# works. `parse_settings` chose the same way, unless the `device` setting said otherwise.
 
 # %%
 accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
@@ -61,15 +62,14 @@ class NeuralNetwork(nn.Module):
         return logits
 
 
-model = NeuralNetwork().to(device)
-print(model)
-
 # %% [markdown]
-# `print(model)` shows each layer with its sizes, not the number of parameters (the notes say
-# it does): neither the total nor the first layer's 401,920 appears. They are counted at the
-# end of this lesson.
+# An instance, moved to the device. `print(model)` shows each layer with its sizes, but not
+# the number of parameters: neither the total nor the first layer's 401,920 appears. They are
+# counted at the end of this lesson.
 
 # %%
+model = NeuralNetwork().to(device)
+print(model)
 shown = str(model).replace(",", "")
 assert "669706" not in shown and "401920" not in shown
 
@@ -156,8 +156,8 @@ torch.testing.assert_close(pred_probab.sum(dim=1), torch.ones(3))
 # %% [markdown]
 # ## Model Parameters 模型参数
 # `nn.Module` tracks every layer's weights and biases; `named_parameters()` lists them.
-# `param[:2]` is the first two *rows* (the notes say "values"): for the first layer's
-# (512, 784) weight that is a (2, 784) tensor, so only its first 3 columns are printed.
+# `param[:2]` is the first two *rows*: for the first layer's (512, 784) weight that is a
+# (2, 784) tensor, so only its first 3 columns are printed.
 
 # %%
 for name, param in model.named_parameters():
@@ -178,43 +178,61 @@ assert total == expected == 669_706
 
 # %% [markdown]
 # ## Exercises 练习
-# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
-# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+# Replace `return ...  # your code` with your code and run the cell: it prints `correct`, or
+# what is not right yet. Stuck? [SOLUTIONS.md](SOLUTIONS.md) has a hint for each exercise,
+# then its solution.
 
 
 # %%
 # Exercise 04.1: counting by formula
 def count_parameters(sizes):
-    """Return the number of parameters of a stack of nn.Linear layers of these sizes,
-    e.g. [784, 512, 512, 10] for this lesson's network, without building it."""
-    ...  # your code
+    """Given the sizes of a stack of nn.Linear layers, e.g. [784, 512, 512, 10] for this
+    lesson's network, return the number of their parameters (an int), without building them."""
+    return ...  # your code
 
 
-sizes = [784, 256, 64, 10]
-layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-check_exercise(
-    "04.1", lambda: count_parameters(sizes), sum(p.numel() for m in layers for p in m.parameters())
+check_exercise(  # each case: the sizes, then the count worked out by hand
+    "04.1",
+    count_parameters,
+    (([784, 256, 64, 10],), 785 * 256 + 257 * 64 + 65 * 10),
+    (([3, 2],), 8),
+    (([784, 512, 512, 10],), 669_706),
 )
 
 
 # %%
-# Exercise 04.2: one more layer
+# Exercise 04.2: a deeper network
 def deeper_model():
-    """Return an nn.Sequential that flattens (N, 1, 28, 28) images and maps them 784 ->
-    256 -> 128 -> 64 -> 10, with a ReLU after each hidden layer."""
-    ...  # your code
+    """Return an nn.Module (an nn.Sequential will do) that flattens (N, 1, 28, 28) images and
+    maps them 784 -> 256 -> 128 -> 64 -> 10, with a ReLU after each hidden layer (none after
+    the last)."""
+    return ...  # your code
 
 
 def expect_deeper(net):
-    linear = [(m.in_features, m.out_features) for m in net.modules() if isinstance(m, nn.Linear)]
-    assert linear == [(784, 256), (256, 128), (128, 64), (64, 10)], f"Linear layers {linear}"
-    relus = sum(isinstance(m, nn.ReLU) for m in net.modules())
-    assert relus == 3, f"{relus} ReLUs; expected 3, one after each hidden layer"
-    out = net(torch.rand(2, 1, 28, 28))
-    assert out.shape == (2, 10), f"output shape {tuple(out.shape)}; expected (2, 10)"
+    layers = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    sizes = [(m.in_features, m.out_features) for m in layers]
+    assert sizes == [(784, 256), (256, 128), (128, 64), (64, 10)], f"its Linear layers are {sizes}"
+    x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    out, h = net(x), x.flatten(1)
+    for i, layer in enumerate(layers):  # the same layers, by hand
+        h = layer(h) if i == 3 else torch.relu(layer(h))
+    assert out.shape == (5, 10), f"its output has shape {tuple(out.shape)}; expected (5, 10)"
+    assert torch.allclose(out, h), (
+        "its outputs differ from Linear, ReLU, ..., Linear: are the ReLUs where they belong?"
+    )
 
 
-check_exercise("04.2", deeper_model, expect_deeper)
+check_exercise("04.2", deeper_model, ((), expect_deeper))
+
+# %% [markdown]
+# ## Where the notes differ 与笔记的出入
+# - They call MPS 多进程服务, the name of NVIDIA's Multi-Process Service. In PyTorch, MPS is
+#   Apple's Metal Performance Shaders, the GPU backend of Apple silicon Macs.
+# - They say `print(model)` prints each layer's 参数的数量 (number of parameters). It prints
+#   only the layers and their sizes: the cell after *Define the Class* checks it.
+# - They say `param[:2]` gives each parameter's 前两个值 (first two values). For a weight
+#   matrix it is the first two rows (*Model Parameters*).
 
 # %% [markdown]
 # ## Further reading 延伸阅读

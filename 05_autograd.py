@@ -6,7 +6,8 @@
 # call `backward()`. Every gradient printed here is also checked against the value worked
 # out by hand.
 #
-# Run it: `python 05_autograd.py` (flags: `--device cpu`, `--seed 0`).
+# In a notebook or an editor, run the cells in order. As a script: `python 05_autograd.py`
+# (flags: `--device cpu`, `--seed 0`).
 
 # %%
 import torch
@@ -37,36 +38,36 @@ loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
 print(f"loss = {loss.item():.4f}")
 # Predict before you run: does computing the loss fill in w.grad?
 print(f"w.grad after computing the loss: {w.grad}")
-# Computing the loss computes no gradient (the notes say it does): backward() does.
-assert w.grad is None and b.grad is None
+assert w.grad is None and b.grad is None  # computing the loss computes no gradient: backward() will
 
 # %% [markdown]
 # ## Tensors, Functions and Computational graph 计算图
 # As operations run, autograd records a graph whose nodes are Function objects (one per
 # operation: `MulBackward0`, `AddBackward0`, ...); the edges say which Function's output
-# feeds which. (The notes have tensors as nodes and functions as edges.) A result's
-# `grad_fn` is the node that made it. Every tensor has a `grad_fn` attribute, as the notes
-# say, but for a *leaf* it is None: a leaf is a tensor that no recorded operation made,
+# feeds which. A result's `grad_fn` is the node that made it. Every tensor has a `grad_fn`
+# attribute, but for a *leaf* it is None: a leaf is a tensor that no recorded operation made,
 # such as the parameters you created, and also any tensor that does not require grad.
 
 # %%
 print(f"Gradient function for z = {z.grad_fn}")
 print(f"Gradient function for loss = {loss.grad_fn}")
-print(f"loss.grad_fn's inputs: {[type(f).__name__ for f, _ in loss.grad_fn.next_functions]}")
+inputs = [type(f).__name__ if f is not None else None for f, _ in loss.grad_fn.next_functions]
+print(f"loss.grad_fn's inputs: {inputs} (None for the target y, which requires no gradient)")
 print(f"w.grad_fn = {w.grad_fn}, x.grad_fn = {x.grad_fn} (leaves)")
 assert w.is_leaf and w.grad_fn is None and not z.is_leaf and z.grad_fn is not None
 assert x.is_leaf and not x.requires_grad and (x * 2).is_leaf  # no grad required: leaves too
 
 # %% [markdown]
-# ## A two-variable example: z = x^2 + y^3 at x=3, y=2
-# dz/dx = 2x = 6 and dz/dy = 3y^2 = 12.
+# ## A two-variable example: s = p^2 + q^3 at p=3, q=2
+# ds/dp = 2p = 6 and ds/dq = 3q^2 = 12. (New names: `x` and `y` are the data above.)
 
 # %%
-a = torch.tensor(3.0, requires_grad=True)
-c = torch.tensor(2.0, requires_grad=True)
-(a**2 + c**3).backward()
-print(f"\nd(x^2 + y^3)/dx = {a.grad}, d/dy = {c.grad}")
-assert a.grad.item() == 6.0 and c.grad.item() == 12.0
+p = torch.tensor(3.0, requires_grad=True)
+q = torch.tensor(2.0, requires_grad=True)
+s = p**2 + q**3
+s.backward()
+print(f"\nds/dp = {p.grad}, ds/dq = {q.grad}")
+assert p.grad.item() == 6.0 and q.grad.item() == 12.0
 
 # %% [markdown]
 # ## Computing Gradients 计算梯度
@@ -109,8 +110,9 @@ assert v.requires_grad
 
 # %% [markdown]
 # ### One backward per graph, unless `retain_graph=True` 保留计算图
-# A second pass through the same part of the graph needs retain_graph=True on
-# every backward() except the last (the notes say only the first needs it).
+# A second pass through the same part of the graph needs retain_graph=True on every
+# backward() through it except the last. Here z.backward() and then y.backward() both go
+# through y = x**2.
 
 # %%
 x2 = torch.tensor(2.0, requires_grad=True)
@@ -120,14 +122,12 @@ z2.backward(retain_graph=True)  # keep the graph: y2.backward() goes through x2*
 first = x2.grad.item()
 y2.backward()  # the last pass may free the graph
 second = x2.grad.item()
-# Predict before you run: x.grad after each call (the notes print 64 and then 128).
+# Predict before you run: x.grad after each call.
 print(f"\nx.grad after z.backward(): {first}")
 print(f"x.grad after y.backward() as well: {second}")
-# The notes say 64 and then 128. The right values: dz/dx = 4x^3 = 32 at x=2,
-# and y.backward() *adds* dy/dx = 2x = 4, because gradients accumulate: 36.
+# dz/dx = 4x^3 = 32 at x=2; y.backward() *adds* dy/dx = 2x = 4, as gradients accumulate: 36.
 assert first == 4 * 2.0**3 == 32.0
 assert second == 32.0 + 2 * 2.0 == 36.0
-print("(The notes print 64 and 128; that is wrong: 4x^3 = 32, then + 2x = 36.)")
 
 # %% [markdown]
 # ## Disabling Gradient Tracking 禁用梯度跟踪
@@ -165,11 +165,10 @@ assert frozen.grad is None and trainable.grad is not None
 
 # %% [markdown]
 # ## More on Computational Graphs
-# A new graph on every forward pass.
-# The graph is recorded while the forward pass runs and freed by backward(); the
-# next forward pass records a new one. (The notes say backward() recreates it.)
-# So ordinary Python `if` and `for` can change the graph from one call to the next: here
-# the graph's last node is `MulBackward0` for a positive input and `ExpBackward0` otherwise.
+# A new graph on every forward pass: the graph is recorded while the forward pass runs and
+# freed by backward(); the next forward pass records a new one. So ordinary Python `if` and
+# `for` can change the graph from one call to the next: here the graph's last node is
+# `MulBackward0` for a positive input and `ExpBackward0` otherwise.
 
 # %%
 nodes = []
@@ -244,35 +243,50 @@ print("\nAll gradient checks passed.")
 
 # %% [markdown]
 # ## Exercises 练习
-# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
-# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+# Replace `return ...  # your code` with your code and run the cell: it prints `correct`, or
+# what is not right yet. Stuck? [SOLUTIONS.md](SOLUTIONS.md) has a hint for each exercise,
+# then its solution.
 
 
 # %%
 # Exercise 05.1: a gradient by hand
 def grad_by_hand(x):
-    """For f(x) = sum(x^2 * sin(x)), return df/dx for every element of x, worked out by
-    hand (no backward()). autograd checks it."""
-    ...  # your code
+    """For f(x) = sum(x^2 * sin(x)) over the elements of the tensor x, return df/dx: a tensor
+    of x's shape, worked out by hand (no backward()). autograd checks it."""
+    return ...  # your code
 
 
-points = torch.linspace(-2, 2, 5, requires_grad=True)
-(points**2 * torch.sin(points)).sum().backward()
-check_exercise("05.1", lambda: grad_by_hand(points.detach()), points.grad)
+points = torch.tensor([-2.0, -0.5, 0.0, 1.0, 3.0], requires_grad=True)
+(points**2 * torch.sin(points)).sum().backward()  # autograd's answer, to compare with yours
+check_exercise("05.1", grad_by_hand, ((points.detach(),), points.grad))
 
 
 # %%
 # Exercise 05.2: a loss gradient by hand
 def mse_gradient(X, w, y):
-    """For the loss mean((X @ w - y)^2) of a linear model with X of shape (N, D), w of
-    shape (D,) and y of shape (N,), return dloss/dw, shape (D,)."""
-    ...  # your code
+    """For the loss mean((X @ w - y)^2) of a linear model, with X of shape (N, D), w of shape
+    (D,) and y of shape (N,), return dloss/dw: a tensor of shape (D,), worked out by hand."""
+    return ...  # your code
 
 
 features, targets = torch.randn(8, 3), torch.randn(8)
 weights = torch.randn(3, requires_grad=True)
-((features @ weights - targets) ** 2).mean().backward()
-check_exercise("05.2", lambda: mse_gradient(features, weights.detach(), targets), weights.grad)
+((features @ weights - targets) ** 2).mean().backward()  # autograd's answer
+check_exercise("05.2", mse_gradient, ((features, weights.detach(), targets), weights.grad))
+
+# %% [markdown]
+# ## Where the notes differ 与笔记的出入
+# - They say computing the loss computes the gradients (当我们计算损失时…自动计算梯度). Only
+#   `backward()` does: *A one-layer network* shows `w.grad` still None after the loss.
+# - They have tensors as the graph's nodes and functions as its edges (张量…表示计算图中的
+#   节点，而函数则表示计算图中的边). The nodes are Functions (`grad_fn`); an edge links a
+#   Function to the one whose output it takes (*Tensors, Functions and Computational graph*).
+# - Their retain_graph example prints 64 and then 128, and says only the first backward()
+#   needs `retain_graph=True`. It prints 32 and then 36, and every backward() through the
+#   shared part but the last needs it (*One backward per graph*).
+# - They say each `backward()` recreates the graph from scratch (每次调用.backward()时，都会从
+#   头开始重新创建图). The forward pass records it; `backward()` frees it (*More on
+#   Computational Graphs*).
 
 # %% [markdown]
 # ## Further reading 延伸阅读

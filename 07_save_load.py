@@ -4,12 +4,13 @@
 # A trained model is its learned parameters, kept in a `state_dict`. This lesson loads the
 # weights that 06_train.py saved and checks they give the same accuracy, saves and reloads a
 # state_dict, saves a checkpoint and resumes training from it, saves a whole model (and why
-# not to), and does the same with torchvision's VGG16.
+# not to), and looks at torchvision's VGG16, the notes' example.
 #
-# Run it: `python 07_save_load.py` (flags: `--weights outputs/model_weights.pth`,
-# `--pretrained`, `--data-dir data`, `--subset N`, `--output-dir outputs`, `--device cpu`,
-# `--seed 0`). Writes `outputs/07_predictions.png` and, as the notes do, `.pth` files in
-# `outputs/`; `07_vgg16_weights.pth` is 528 MB.
+# In a notebook or an editor, run the cells in order. As a script: `python 07_save_load.py`
+# (flags: `--weights outputs/model_weights.pth`, `--pretrained`, `--data-dir data`,
+# `--subset N`, `--output-dir outputs`, `--device cpu`, `--seed 0`). Writes
+# `outputs/07_predictions.png` and a few small `.pth` files in `outputs/`; with
+# `--pretrained`, also VGG16's weights, 528 MiB.
 
 # %%
 import copy
@@ -20,18 +21,17 @@ import time
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 from torchvision import datasets, models
 from torchvision.transforms.v2.functional import to_dtype
 
-from common import NeuralNetwork, check_exercise, parse_settings, prepare_data, save_figure
+from common import NeuralNetwork, check_exercise, parse_settings, save_figure
 
 # %% [markdown]
 # ## Settings 设置
 # `weights=None` loads what 06_train.py saved in the output folder; `pretrained=True`
-# downloads VGG16's ImageNet weights (528 MB). On the command line, flags override these
-# values (`python 07_save_load.py --weights my.pth`). In a notebook no flags are read: edit
-# them here, then run this cell and the ones below.
+# downloads VGG16's ImageNet weights (528 MiB) and saves them, as the notes do. On the
+# command line, flags override these values (`python 07_save_load.py --weights my.pth`). In a
+# notebook no flags are read: edit them here, then run this cell and the ones below.
 
 # %%
 args = parse_settings(
@@ -44,9 +44,9 @@ outputs = args.output_dir
 # %% [markdown]
 # ## Loading model weights 加载权重
 # The class defines the network's shape, so make an instance first, then fill it.
-# `weights_only=True` (the default since torch 2.6; the notes' plain `torch.load` could then
-# run code hidden in the file) unpickles only tensors and plain containers. `map_location`
-# puts the tensors on our device, whatever device saved them.
+# `weights_only=True` unpickles only tensors and plain containers: it is the default since
+# torch 2.6, and before it a plain `torch.load` would run any code hidden in the file.
+# `map_location` puts the tensors on our device, whatever device saved them.
 
 # %%
 model = NeuralNetwork().to(device)
@@ -62,7 +62,7 @@ else:
 # %% [markdown]
 # ## `model.eval()` before inference 推理前调用 eval()
 # It switches dropout and batch normalization to their inference behaviour. This network has
-# neither, but forgetting `eval()` on one that does (VGG16 below) changes the answers.
+# neither, but forgetting `eval()` on one that does changes the answers (see the end).
 
 # %%
 model.eval()
@@ -72,24 +72,29 @@ model.eval()
 # The same test images, batches of 1000 and uint8 -> float conversion as in 06.
 
 # %%
-data_dir = prepare_data(args.data_dir)
-test_data = datasets.FashionMNIST(root=data_dir, train=False, download=True)
+test_data = datasets.FashionMNIST(root=args.data_dir, train=False, download=True)
 classes = test_data.classes
-test_set = TensorDataset(test_data.data[: args.subset].unsqueeze(1), test_data.targets[: args.subset])
-images, labels = test_set.tensors  # (N, 1, 28, 28) uint8, (N,) int64
+images, labels = (
+    test_data.data[: args.subset].unsqueeze(1),
+    test_data.targets[: args.subset],
+)  # (N, 1, 28, 28)
 with torch.no_grad():
-    batches = [to_dtype(X.to(device), torch.float32, scale=True) for X in images.split(1000)]
-    predictions = torch.cat([model(X).argmax(1).cpu() for X in batches])
+    predictions = torch.cat(
+        [model(to_dtype(X.to(device), torch.float32, scale=True)).argmax(1).cpu() for X in images.split(1000)]
+    )
 accuracy = (predictions == labels).sum().item() / len(labels)
 print(f"Test accuracy of these weights: {100 * accuracy:.1f}%")
 
 # %% [markdown]
-# One prediction, as in the official quickstart:
+# One prediction. A model takes a *batch*: `x.unsqueeze(0)` turns one (1, 28, 28) image into
+# a batch of one, (1, 1, 28, 28). (The official quickstart passes the image itself; that
+# works here only because `Flatten` reads its channel dimension as a batch of one: a colour
+# image, (3, H, W), would give three predictions.)
 
 # %%
 x, y = images[0], labels[0]
 with torch.no_grad():
-    pred = model(to_dtype(x.to(device), torch.float32, scale=True))  # (1, 28, 28) -> (1, 10)
+    pred = model(to_dtype(x.unsqueeze(0).to(device), torch.float32, scale=True))  # (1, 1, 28, 28) -> (1, 10)
     predicted, actual = classes[pred[0].argmax(0)], classes[y]
 print(f'Predicted: "{predicted}", Actual: "{actual}"')
 
@@ -122,11 +127,28 @@ torch.save(model.state_dict(), outputs / "07_state_dict.pth")
 fresh = NeuralNetwork().to(device)
 fresh.load_state_dict(torch.load(outputs / "07_state_dict.pth", map_location=device, weights_only=True))
 fresh.eval()
-X = batches[0][:64]
+X = to_dtype(images[:64].to(device), torch.float32, scale=True)  # 64 test images
 with torch.no_grad():
     assert torch.equal(fresh(X), model(X))
 # Predict before you run: does the fresh network give exactly the same outputs?
 print("A fresh NeuralNetwork with the loaded state_dict gives identical outputs.")
+
+# %% [markdown]
+# For a big model, two options save time and memory. Built on the `"meta"` device, a new
+# instance has shapes but no data (no memory, and no random initialization to pay for);
+# `mmap=True` maps the file instead of reading it all at once; `assign=True` makes the loaded
+# tensors the model's parameters, instead of copying them into the ones it has.
+
+# %%
+with torch.device("meta"):
+    light = NeuralNetwork()
+light.load_state_dict(torch.load(outputs / "07_state_dict.pth", mmap=True, weights_only=True), assign=True)
+light.to(device).eval()
+with torch.no_grad():
+    assert torch.equal(light(X), model(X))
+first, original = light.linear_relu_stack[0].weight, model.linear_relu_stack[0].weight
+assert first.data_ptr() != original.data_ptr()  # memory of its own
+print("Built on meta, loaded with mmap and assign: the same outputs, from memory of its own.")
 
 # %% [markdown]
 # ## Saving and loading a general checkpoint 检查点
@@ -135,17 +157,19 @@ print("A fresh NeuralNetwork with the loaded state_dict gives identical outputs.
 # training images in a fixed order, batches of 64.
 
 # %%
-training_data = datasets.FashionMNIST(root=data_dir, train=True, download=True)
+training_data = datasets.FashionMNIST(root=args.data_dir, train=True, download=True)
 X_train = to_dtype(training_data.data[:640].unsqueeze(1), torch.float32, scale=True).to(device)
-y_train = training_data.targets[:640].to(device)
+y_train = training_data.targets[:640].clone().to(device)
+del training_data  # 60,000 images, of which we keep 640: free the memory of the rest
 loss_fn = nn.CrossEntropyLoss()
 
 
-def train_epoch(model, optimizer):
-    """One pass over X_train; returns the last batch's loss."""
+# %%
+def train_one_epoch(model, loss_fn, optimizer, X, y, batch_size=64):
+    """One pass over (X, y) in order, in batches; returns the last batch's loss."""
     model.train()
-    for X, y in zip(X_train.split(64), y_train.split(64), strict=True):
-        loss = loss_fn(model(X), y)
+    for X_batch, y_batch in zip(X.split(batch_size), y.split(batch_size), strict=True):
+        loss = loss_fn(model(X_batch), y_batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -162,7 +186,7 @@ unbroken = NeuralNetwork().to(device)
 unbroken.load_state_dict(initial)
 optimizer = torch.optim.Adam(unbroken.parameters(), lr=1e-3)
 for _ in range(2):  # epochs 0 and 1
-    train_epoch(unbroken, optimizer)
+    train_one_epoch(unbroken, loss_fn, optimizer, X_train, y_train)
 
 # %% [markdown]
 # One epoch, then save a checkpoint:
@@ -171,7 +195,7 @@ for _ in range(2):  # epochs 0 and 1
 model = NeuralNetwork().to(device)
 model.load_state_dict(initial)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-loss = train_epoch(model, optimizer)
+loss = train_one_epoch(model, loss_fn, optimizer, X_train, y_train)
 checkpoint = {
     "epoch": 1,
     "model_state_dict": model.state_dict(),
@@ -191,7 +215,7 @@ checkpoint = torch.load(outputs / "07_checkpoint.pth", map_location=device, weig
 model.load_state_dict(checkpoint["model_state_dict"])
 optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
 for _ in range(checkpoint["epoch"], 2):  # epoch 1 only: epoch 0 is in the checkpoint
-    train_epoch(model, optimizer)
+    train_one_epoch(model, loss_fn, optimizer, X_train, y_train)
 pairs = list(zip(model.parameters(), unbroken.parameters(), strict=True))
 if device.type == "cpu":  # the same operations in the same order: bit for bit
     same = all(torch.equal(p, q) for p, q in pairs)
@@ -207,7 +231,7 @@ assert same
 # %%
 model_only = NeuralNetwork().to(device)
 model_only.load_state_dict(checkpoint["model_state_dict"])
-train_epoch(model_only, torch.optim.Adam(model_only.parameters(), lr=1e-3))  # a fresh Adam
+train_one_epoch(model_only, loss_fn, torch.optim.Adam(model_only.parameters(), lr=1e-3), X_train, y_train)
 pairs = zip(model_only.parameters(), unbroken.parameters(), strict=True)
 differs = not all(torch.allclose(p, q) for p, q in pairs)
 print(f"Resumed with the weights only (a fresh optimizer): the weights differ: {differs}")
@@ -238,62 +262,70 @@ with torch.no_grad():
 print("With weights_only=False it loads and gives identical outputs; prefer the state_dict way.")
 
 # %% [markdown]
-# ## The same pattern on VGG16, as in the notes
-# `weights=None` builds it untrained (no 528 MB download); `pretrained=True` downloads the
-# ImageNet weights, which needs internet.
-
-# %%
-vgg = models.vgg16(weights="IMAGENET1K_V1" if args.pretrained else None).to(device)
-kind = "ImageNet weights" if args.pretrained else "untrained"
-print(f"\nVGG16 ({kind}): {sum(p.numel() for p in vgg.parameters()):,} parameters")
-torch.save(vgg.state_dict(), outputs / "07_vgg16_weights.pth")
-size = (outputs / "07_vgg16_weights.pth").stat().st_size
-print(f"Saved {outputs / '07_vgg16_weights.pth'}: {size / 2**20:,.0f} MiB (delete it when done)")
-
-# %% [markdown]
-# Loading the VGG16 state_dict into a new instance. Built on the `"meta"` device, the new
-# instance has shapes only (no memory, and no random initialization, which takes seconds for
-# 138 million parameters); `mmap=True` maps the file instead of reading it all, and
-# `assign=True` uses the loaded tensors as they are.
+# ## VGG16, the notes' example
+# The notes save and load torchvision's VGG16, an image classifier of 138 million parameters:
+# 528 MiB of float32 weights. Built on the `"meta"` device, it costs no memory, enough to see
+# its layers and count them.
 
 # %%
 with torch.device("meta"):
-    vgg_copy = models.vgg16()
-state_dict = torch.load(outputs / "07_vgg16_weights.pth", mmap=True, weights_only=True)
-vgg_copy.load_state_dict(state_dict, assign=True)
-vgg_copy.to(device)
-first_copy, first_original = vgg_copy.features[0].weight, vgg.features[0].weight
-assert torch.equal(first_copy, first_original) and first_copy.data_ptr() != first_original.data_ptr()
-print("The copy loaded from the file holds equal weights in memory of its own.")
+    vgg = models.vgg16()
+count = sum(p.numel() for p in vgg.parameters())
+print(f"\nVGG16: {count:,} parameters, {count * 4 / 2**20:,.0f} MiB as float32; its classifier:")
+print(vgg.classifier)
+assert count == 138_357_544
 
 # %% [markdown]
-# Why `eval()` matters: VGG16's dropout layers drop random values in training mode.
+# With `pretrained=True` (`--pretrained`), this cell does what the notes do: it downloads the
+# ImageNet weights (528 MiB, which needs internet), saves their state_dict, and loads it into
+# an untrained VGG16. Delete `outputs/07_vgg16_weights.pth` when you are done with it.
 
 # %%
-x = torch.rand(1, 3, 32, 32, device=device)  # small input to keep it quick; ImageNet uses 224x224
-with torch.no_grad():
-    vgg_copy.train()
-    differ = not torch.equal(vgg_copy(x), vgg_copy(x))
-    vgg_copy.eval()
+if args.pretrained:
+    vgg = models.vgg16(weights="IMAGENET1K_V1").to(device)
+    torch.save(vgg.state_dict(), outputs / "07_vgg16_weights.pth")
+    vgg_copy = models.vgg16()  # untrained: no weights given
+    vgg_copy.load_state_dict(torch.load(outputs / "07_vgg16_weights.pth", weights_only=True))
+    vgg_copy.to(device).eval()
     vgg.eval()
-    same = torch.equal(vgg_copy(x), vgg_copy(x)) and torch.allclose(vgg_copy(x), vgg(x))
+    size = (outputs / "07_vgg16_weights.pth").stat().st_size / 2**20
+    with torch.no_grad():
+        x = torch.rand(1, 3, 224, 224, device=device)  # a batch of one 224x224 RGB image
+        agree = torch.allclose(vgg_copy(x), vgg(x))
+    print(f"Saved {outputs / '07_vgg16_weights.pth'} ({size:,.0f} MiB); the copy's outputs agree: {agree}")
+
+# %% [markdown]
+# ## Why `eval()` matters 为什么要调用 eval()
+# VGG16's classifier has `Dropout` layers, shown above: in training mode, each call zeroes
+# each of their inputs with probability 0.5 and doubles the others; in eval mode they pass
+# everything unchanged. A small network with one shows the difference.
+
+# %%
+torch.manual_seed(args.seed)
+dropping = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10))
+with torch.no_grad():
+    dropping.train()
+    differ = not torch.equal(dropping(X), dropping(X))
+    dropping.eval()
+    agree = torch.equal(dropping(X), dropping(X))
 # Predict before you run: in train mode, do two calls on the same input agree?
-print(f"train mode: two calls differ: {differ}; eval mode: calls agree, and agree with the original: {same}")
-assert differ and same
+print(f"train mode: two calls differ: {differ}; eval mode: two calls agree: {agree}")
+assert differ and agree
 
 # %% [markdown]
 # ## Exercises 练习
-# Replace `...  # your code` with your code and run the cell: it says `correct`, or what is
-# not right yet. Solutions are in [SOLUTIONS.md](SOLUTIONS.md).
+# Replace `return ...  # your code` with your code and run the cell: it prints `correct`, or
+# what is not right yet. Stuck? [SOLUTIONS.md](SOLUTIONS.md) has a hint for each exercise,
+# then its solution.
 
 
 # %%
 # Exercise 07.1: resuming with a scheduler
 def make_checkpoint(model, optimizer, scheduler, epoch):
-    """Return a checkpoint dict from which training resumes exactly: the states of the
-    model, the optimizer and the learning-rate scheduler, and the epoch, under the keys
-    "model", "optimizer", "scheduler" and "epoch"."""
-    ...  # your code
+    """Return a dict from which training resumes exactly: the state of the model, of the
+    optimizer and of the learning-rate scheduler, and the epoch, under the keys "model",
+    "optimizer", "scheduler" and "epoch"."""
+    return ...  # your code
 
 
 def new_run():
@@ -302,7 +334,7 @@ def new_run():
     return net, sgd, torch.optim.lr_scheduler.StepLR(sgd, step_size=2, gamma=0.5)  # halve every 2 epochs
 
 
-def expect_exact_resume(checkpoint):
+def expect_exact_resume(checkpoint, net, sgd, scheduler, epoch):
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)  # it must survive saving, and loading with weights_only=True
     loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
@@ -315,7 +347,7 @@ def expect_exact_resume(checkpoint):
     for opt, sched in ((sgd, scheduler), (sgd2, scheduler2)):  # one more epoch each
         opt.step()
         sched.step()
-    assert loaded["epoch"] == 3, f"epoch {loaded['epoch']}; expected 3"
+    assert loaded["epoch"] == epoch, f"epoch {loaded['epoch']}; expected {epoch}"
     assert torch.equal(net2.weight, net.weight), "the resumed model's weights differ"
     assert scheduler2.get_last_lr() == scheduler.get_last_lr(), (
         f"the resumed learning rate is {scheduler2.get_last_lr()}, not {scheduler.get_last_lr()}"
@@ -326,30 +358,37 @@ net, sgd, scheduler = new_run()
 for _ in range(3):  # three epochs of (no-op) training
     sgd.step()
     scheduler.step()
-check_exercise("07.1", lambda: make_checkpoint(net, sgd, scheduler, 3), expect_exact_resume)
+check_exercise("07.1", make_checkpoint, ((net, sgd, scheduler, 3), expect_exact_resume))
 
 
 # %%
 # Exercise 07.2: weights from either kind of file
 def load_weights(path):
-    """Return the state_dict in the file at path, whether it holds a bare state_dict (as
-    06 saves) or a checkpoint dict with the weights under "model_state_dict" (as above).
-    Load it safely, with weights_only=True."""
-    ...  # your code
+    """Return the state_dict in the file at path, whether the file holds a bare state_dict
+    (as 06 saves) or a checkpoint dict with it under "model_state_dict" (as above). Load it
+    safely: with weights_only=True, a file that holds anything else is refused."""
+    return ...  # your code
 
 
 net = nn.Linear(3, 2)
 torch.save(net.state_dict(), outputs / "07_exercise_bare.pth")
 torch.save({"epoch": 5, "model_state_dict": net.state_dict()}, outputs / "07_exercise_checkpoint.pth")
+torch.save(net, outputs / "07_exercise_whole.pth")  # a whole model: refused with weights_only=True
+check_exercise(
+    "07.2",
+    load_weights,
+    ((outputs / "07_exercise_bare.pth",), net.state_dict()),
+    ((outputs / "07_exercise_checkpoint.pth",), net.state_dict()),
+    ((outputs / "07_exercise_whole.pth",), pickle.UnpicklingError),
+)
 
-
-def load_both():
-    return load_weights(outputs / "07_exercise_bare.pth"), load_weights(
-        outputs / "07_exercise_checkpoint.pth"
-    )
-
-
-check_exercise("07.2", load_both, (net.state_dict(), net.state_dict()))
+# %% [markdown]
+# ## Where the notes differ 与笔记的出入
+# - They load with a plain `torch.load('model_weights.pth')`. Dated: before torch 2.6 that
+#   unpickled anything; now `weights_only=True` is the default, and these lessons say it.
+# - They pass the model straight to `torch.save(model, 'model.pth')` and load it back with a
+#   plain `torch.load`. Since torch 2.6 that load fails: it needs `weights_only=False`, only
+#   for files you trust (*Saving and Loading Models with Shapes*).
 
 # %% [markdown]
 # ## Further reading 延伸阅读
