@@ -4,7 +4,7 @@
 # A trained model is its learned parameters, kept in a `state_dict`. This lesson loads the
 # weights that 06_train.py saved and checks they give the same accuracy, saves and reloads a
 # state_dict, saves a checkpoint and resumes training from it, saves a whole model (and why
-# not to), and looks at torchvision's VGG16, the notes' example.
+# not to), and looks at torchvision's VGG16, the tutorial's example.
 #
 # In a notebook or an editor, run the cells in order. As a script: `python 07_save_load.py`
 # (flags: `--weights outputs/model_weights.pth`, `--pretrained`, `--data-dir data`,
@@ -29,7 +29,7 @@ from common import NeuralNetwork, check_exercise, parse_settings, save_figure
 # %% [markdown]
 # ## Settings 设置
 # `weights=None` loads what 06_train.py saved in the output folder; `pretrained=True`
-# downloads VGG16's ImageNet weights (528 MiB) and saves them, as the notes do. On the
+# downloads VGG16's ImageNet weights (528 MiB) and saves them, as the tutorial does. On the
 # command line, flags override these values (`python 07_save_load.py --weights my.pth`). In a
 # notebook no flags are read: edit them here, then run this cell and the ones below.
 
@@ -262,8 +262,8 @@ with torch.no_grad():
 print("With weights_only=False it loads and gives identical outputs; prefer the state_dict way.")
 
 # %% [markdown]
-# ## VGG16, the notes' example
-# The notes save and load torchvision's VGG16, an image classifier of 138 million parameters:
+# ## VGG16, the tutorial's example
+# The tutorial saves and loads torchvision's VGG16, an image classifier of 138 million parameters:
 # 528 MiB of float32 weights. Built on the `"meta"` device, it costs no memory, enough to see
 # its layers and count them.
 
@@ -276,7 +276,7 @@ print(vgg.classifier)
 assert count == 138_357_544
 
 # %% [markdown]
-# With `pretrained=True` (`--pretrained`), this cell does what the notes do: it downloads the
+# With `pretrained=True` (`--pretrained`), this cell does what the tutorial does: it downloads the
 # ImageNet weights (528 MiB, which needs internet), saves their state_dict, and loads it into
 # an untrained VGG16. Delete `outputs/07_vgg16_weights.pth` when you are done with it.
 

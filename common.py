@@ -21,7 +21,7 @@ DATA_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"  # the official
 
 
 class NeuralNetwork(nn.Module):
-    """Lesson 04's classifier, 784 -> 512 -> 512 -> 10 with ReLUs, with the notes' attribute names."""
+    """Lesson 04's classifier, 784 -> 512 -> 512 -> 10 with ReLUs, with the tutorial's attribute names."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,9 +131,9 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "epochs": (number(1), "passes over the training set"),
     "batch_size": (number(1), "training samples per step"),
     "lr": (number(0, kind=float), "learning rate: how far each step moves the parameters"),
-    "optimizer": (("sgd", "adam"), "sgd (as in the notes) or adam"),
+    "optimizer": (("sgd", "adam"), "sgd (as in the tutorial) or adam"),
     "weights": (weights_file, "a state_dict file (default: model_weights.pth in the output folder)"),
-    "pretrained": (bool, "download VGG16's ImageNet weights (528 MiB) and save them as the notes do"),
+    "pretrained": (bool, "download VGG16's ImageNet weights (528 MiB) and save them as the tutorial does"),
 }
 
 
@@ -190,7 +190,7 @@ def prepare_data(root: Path) -> Path:
         shutil.rmtree(made[-1]) if made else None  # the first folder this attempt made, and all in it
         message = f"could not get Fashion-MNIST into {raw.resolve()} ({reason(err)})."
     if any(Path("data").glob("F*/raw/t*")):  # the default folder holds it
-        fail(f"{message} But {Path('data').resolve()} holds it.", data_dir="data")
+        fail(f"{message} But {Path('data').absolute()} holds it.", data_dir="data")
     files = ", ".join(name for name, _ in datasets.FashionMNIST.resources)
     message += f" Without internet, download its four files ({files}) from {DATA_SOURCE} and put them"
     fail(f"{message} there, as they are or unzipped (a damaged one: delete it). Elsewhere:", data_dir="/x")
