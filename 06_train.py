@@ -183,12 +183,14 @@ def test_loop(dataloader, model, loss_fn, device):
 
 # %%
 made_with = (type(optimizer).__name__.lower(), optimizer.param_groups[0]["lr"])
-if made_with != (args.optimizer, args.lr) or not all(p.isfinite().all() for p in model.parameters()):
+again = "Run the settings cell and every cell below it, to make the model and the optimizer anew."
+if made_with != (args.optimizer, args.lr):
     fail(
-        f"the optimizer is {made_with[0]} with lr {made_with[1]:g} and the settings say {args.optimizer} "
-        f"with lr {args.lr:g}, or the model's weights are not finite numbers: the model and optimizer "
-        "come from an earlier run. Run the settings cell and every cell below it, to make them anew."
+        f"the optimizer is {made_with[0]} with lr {made_with[1]:g}, but the settings say {args.optimizer} "
+        f"with lr {args.lr:g}: the model and the optimizer come from an earlier run. {again}"
     )
+if not all(p.isfinite().all() for p in model.parameters()):
+    fail(f"the model's weights are not finite numbers: they come from an earlier run that diverged. {again}")
 
 # %% [markdown]
 # ## The Optimization Loop 优化循环

@@ -291,7 +291,7 @@ def test_errors_in_a_notebook_are_one_clear_paragraph(workdir, monkeypatch):
     settings, check = [cell for cell in code if "args = parse_settings" in cell or "made_with =" in cell]
     with pytest.raises(common.Stop) as stop:
         run_cells("06_train.py", monkeypatch, [settings, check], times=1, namespace=ns)
-    assert "the optimizer is sgd with lr 50 and the settings say sgd with lr 0.001" in one_paragraph(
+    assert "the optimizer is sgd with lr 50, but the settings say sgd with lr 0.001" in one_paragraph(
         str(stop.value)
     )
 
