@@ -2,9 +2,9 @@
 # # 01 · Tensors 张量
 #
 # Tensors are PyTorch's arrays: like NumPy's `ndarray`, but they can live on an accelerator,
-# and those that require gradients record how they were computed (autograd, lesson 05). This
-# lesson creates them, reads their attributes, moves them to a device, indexes, joins, computes,
-# and shares memory with NumPy.
+# and autograd records the operations on those that require gradients (lesson 05). This lesson
+# creates them, reads their attributes, moves them to a device, indexes, joins, computes, and
+# shares memory with NumPy.
 #
 # In a notebook or an editor, run the cells in order. As a script: `python 01_tensors.py`
 # (flags: `--device cpu`, `--seed 0`; `--help` lists them).
@@ -280,7 +280,7 @@ print("\nAll tensor checks passed.")
 # Exercise 01.1: broadcasting
 def outer_sum(col, row):
     """Given col of shape (n, 1) and row of shape (1, m), return the (n, m) float tensor whose
-    [i, j] entry is col[i] + row[j], without a Python loop."""
+    [i, j] entry is col[i, 0] + row[0, j], without a Python loop."""
     return ...  # your code
 
 
@@ -326,7 +326,8 @@ check_exercise("01.2", numpy_copy, ((torch.arange(3.0),), expect_a_copy))
 # - They say to ignore in-place operations ("JUST IGNORE IT"). Autograd accepts most of them;
 #   *In-place operations* shows the ones it refuses, and why optimizers may use them.
 # - They move tensors with `if torch.cuda.is_available()`. That still works for CUDA devices;
-#   `torch.accelerator` finds any kind (*Moving a tensor to the device*).
+#   `torch.accelerator` also finds the other kinds PyTorch supports, such as MPS and XPU
+#   (*Moving a tensor to the device*).
 
 # %% [markdown]
 # ## Further reading 延伸阅读

@@ -84,11 +84,11 @@ save_figure(figure, args.output_dir / "02_samples.png")
 # %% [markdown]
 # ## Creating a Custom Dataset for your files 自定义数据集
 # Three methods: `__init__` runs once (here: read the table of labels), `__len__` gives the
-# number of samples, `__getitem__` loads sample `idx` from disk and transforms it. The
-# official tutorial reads the CSV file with pandas; for two columns the standard `csv` module
-# does the same. It reads images with `torchvision.io.read_image`, whose image decoding
-# torchvision 0.29 deprecated in favour of TorchCodec; we use Pillow, which torchvision
-# installs anyway.
+# number of samples, `__getitem__` loads sample `idx` from disk and transforms it. We read
+# the CSV file with the standard `csv` module; the official tutorial uses pandas, whose
+# `read_csv` would take the first row of a file like ours for a header (pass `header=None`).
+# The tutorial reads images with `torchvision.io.read_image`, whose image decoding torchvision
+# 0.29 deprecated in favour of TorchCodec; we use Pillow, which torchvision installs anyway.
 
 
 # %%
@@ -240,15 +240,19 @@ class FolderDataset(Dataset):
         return ...  # your code
 
 
+def picture(value):  # a 2x3 grayscale image in which every pixel differs
+    return torch.arange(6, dtype=torch.uint8).reshape(2, 3) * 10 + value
+
+
 root = args.output_dir / "02_exercise_folders"
-for i, (name, value) in enumerate([("boot", 10), ("coat", 200), ("coat", 90)]):  # 4x4 gray squares
+for i, (name, value) in enumerate([("boot", 1), ("coat", 2), ("coat", 3)]):
     (root / name).mkdir(parents=True, exist_ok=True)
-    Image.fromarray(torch.full((4, 4), value, dtype=torch.uint8).numpy()).save(root / name / f"{i}.png")
-check_exercise(  # each case: an index, then the (image, label) worked out by hand
+    Image.fromarray(picture(value).numpy()).save(root / name / f"{i}.png")
+check_exercise(  # each case: an index, then the (image, label) it must give
     "02.1",
     FolderDataset(root).__getitem__,
-    ((0,), (torch.full((1, 4, 4), 10, dtype=torch.uint8), 0)),
-    ((2,), (torch.full((1, 4, 4), 90, dtype=torch.uint8), 1)),
+    ((0,), (picture(1).unsqueeze(0), 0)),
+    ((2,), (picture(3).unsqueeze(0), 1)),
 )
 
 
@@ -268,6 +272,7 @@ def expect_shuffled_full_batches(loader, dataset):
     assert len(set(first)) == 90, "some samples came twice in one pass"
     assert first != sorted(first), "the samples come in order: not shuffled"
     assert first != second, "two passes gave the same order: it must shuffle again on every pass"
+    assert set(first) != set(second), "every pass leaves out the same samples: shuffle before batching"
 
 
 check_exercise("02.2", make_loader, ((TensorDataset(torch.arange(95)),), expect_shuffled_full_batches))
@@ -278,8 +283,8 @@ check_exercise("02.2", make_loader, ((TensorDataset(torch.arange(95)),), expect_
 # - They translate "epoch" as 时代; in training it is 轮, one full pass over the training set.
 # - They say the DataLoader loads data with 多线程 (threads). Its workers are processes, 多进程:
 #   *Iterate through the DataLoader* counts them as child processes.
-# - Their test DataLoader shuffles too (`shuffle=True`). Harmless, but not needed: the order of
-#   the test images cannot change the accuracy.
+# - Their test DataLoader shuffles too (`shuffle=True`, as in the official tutorial). Harmless,
+#   but not needed: the order of the test images cannot change the accuracy.
 
 # %% [markdown]
 # ## Further reading 延伸阅读

@@ -281,9 +281,9 @@ check_exercise("05.2", mse_gradient, ((features, weights.detach(), targets), wei
 # - They have tensors as the graph's nodes and functions as its edges (张量…表示计算图中的
 #   节点，而函数则表示计算图中的边). The nodes are Functions (`grad_fn`); an edge links a
 #   Function to the one whose output it takes (*Tensors, Functions and Computational graph*).
-# - Their retain_graph example prints 64 and then 128, and says only the first backward()
-#   needs `retain_graph=True`. It prints 32 and then 36, and every backward() through the
-#   shared part but the last needs it (*One backward per graph*).
+# - They say their retain_graph example prints 64 and then 128, and that only the first
+#   backward() needs `retain_graph=True`. Run, it prints 32 and then 36, and every backward()
+#   through the shared part but the last needs it (*One backward per graph*).
 # - They say each `backward()` recreates the graph from scratch (每次调用.backward()时，都会从
 #   头开始重新创建图). The forward pass records it; `backward()` frees it (*More on
 #   Computational Graphs*).

@@ -59,10 +59,10 @@ log_interval = 100  # print the training loss every this many batches
 # convert each whole batch at once in the loops below.
 #
 # This fast path fits data sets held in memory as one tensor: the MNIST family. CIFAR-10's
-# `.data` is a NumPy array of shape (N, H, W, C): `torch.from_numpy(data).permute(0, 3, 1, 2)`
-# gives the (N, C, H, W) tensor. A data set read file by file, such as `ImageFolder`, needs
-# lesson 02's way: a transform (`v2.ToImage()`, `v2.ToDtype(torch.float32, scale=True)`) and
-# `num_workers` to load batches in parallel.
+# `.data` is a NumPy array of shape (N, H, W, C), so `torch.from_numpy(data).permute(0, 3, 1, 2)`
+# gives the (N, C, H, W) tensor, and its `.targets` is a list: `torch.tensor(targets)`. A data set
+# read file by file, such as `ImageFolder`, needs the way of lessons 02 and 03: a transform
+# (`v2.ToImage()`, `v2.ToDtype(torch.float32, scale=True)`) and `num_workers` to load in parallel.
 
 # %%
 training_data = datasets.FashionMNIST(root=args.data_dir, train=True, download=True)
@@ -92,14 +92,16 @@ print(
 # ## Loss Function 损失函数
 # It measures how wrong a prediction is; training minimizes it. `nn.MSELoss` suits
 # regression, `nn.NLLLoss` classification; `nn.CrossEntropyLoss` is `LogSoftmax` followed by
-# `NLLLoss`, so the model outputs raw logits. Checked here on one test batch:
+# `NLLLoss`, so the model outputs raw logits. Checked here on the whole test set:
 
 # %%
 loss_fn = nn.CrossEntropyLoss()
-X, y = next(iter(test_dataloader))
-X, y = to_dtype(X.to(device), torch.float32, scale=True), y.to(device)  # see the train loop
+images, y = test_set.tensors  # (N, 1, 28, 28) uint8, (N,) int64
+y = y.to(device)
 with torch.no_grad():
-    logits = model(X)
+    logits = model(
+        to_dtype(images.to(device), torch.float32, scale=True)
+    )  # uint8 -> float: see the train loop
     untrained_loss = nn.NLLLoss()(nn.LogSoftmax(dim=1)(logits), y).item()
     torch.testing.assert_close(loss_fn(logits, y).item(), untrained_loss)
 # Predict before you run: the loss of an untrained network that guesses among 10 classes.
@@ -120,7 +122,7 @@ else:
 
 # %% [markdown]
 # ## The train loop 训练循环
-# Everything it uses comes in as an argument, so the function works wherever you paste it.
+# Everything it uses comes in as an argument: pasted with this lesson's imports, it works anywhere.
 
 
 # %%
@@ -177,29 +179,24 @@ def test_loop(dataloader, model, loss_fn, device):
 
 
 # %% [markdown]
-# ### In a notebook: are the model and optimizer those of the settings?
-# After a change in the settings cell, the cells below it must run again, or the loop would
-# train the old model with the old optimizer. This checks the optimizer against the settings.
-
-# %%
-made_with = (type(optimizer).__name__.lower(), optimizer.param_groups[0]["lr"])
-again = "Run the settings cell and every cell below it, to make the model and the optimizer anew."
-if made_with != (args.optimizer, args.lr):
-    fail(
-        f"the optimizer is {made_with[0]} with lr {made_with[1]:g}, but the settings say {args.optimizer} "
-        f"with lr {args.lr:g}: the model and the optimizer come from an earlier run. {again}"
-    )
-if not all(p.isfinite().all() for p in model.parameters()):
-    fail(f"the model's weights are not finite numbers: they come from an earlier run that diverged. {again}")
-
-# %% [markdown]
 # ## The Optimization Loop 优化循环
 # Each epoch trains, then tests. If the training loss becomes NaN (not a number) or infinite,
 # the steps were so large that the weights blew up: there is no point going on. For the
 # intuition behind backpropagation, see
 # [3Blue1Brown's video](https://www.youtube.com/watch?v=tIeHLnjs5U8).
+#
+# In a notebook, after a change in the settings cell, the cells below it must run again: the
+# first lines check that the optimizer and the batches are those of the settings.
 
 # %%
+made = (type(optimizer).__name__.lower(), optimizer.param_groups[0]["lr"], train_dataloader.batch_size)
+ours = optimizer.param_groups[0]["params"][0] is next(model.parameters())  # this model's optimizer?
+if made != (args.optimizer, args.lr, args.batch_size) or not ours:
+    fail(
+        f"the optimizer and the batches were made for {made[0]}, lr {made[1]:g}, batch size {made[2]}"
+        f"{'' if ours else ' and another model'}, and the settings say {args.optimizer}, lr {args.lr:g},"
+        f" batch size {args.batch_size}. Run the settings cell and every cell below it, to make them anew."
+    )
 # Predict before you run: the test accuracy after the first epoch (a guess is right 10% of the time).
 train_losses, test_losses, accuracies = [], [], []
 start = time.perf_counter()
@@ -228,7 +225,7 @@ print(f"Time: {elapsed:.1f} s for {epochs_text} ({throughput:,.0f} training samp
 lr = optimizer.param_groups[0]["lr"]  # the learning rate the optimizer used
 good = 3e-4 if args.optimizer == "adam" else 1e-3  # learning rates that work for this network
 diverged = len(test_losses) < args.epochs  # the loop stopped early: the loss became nan or inf
-if diverged or test_losses[-1] >= untrained_loss:
+if diverged or test_losses[-1] > 0.99 * untrained_loss:  # not even 1% lower
     if diverged:
         what = f"the mean training loss became {train_losses[-1]} in epoch {len(train_losses)}."
     else:
@@ -236,11 +233,11 @@ if diverged or test_losses[-1] >= untrained_loss:
             f"the test loss went from {untrained_loss:.3f} untrained to {test_losses[-1]:.3f} after "
             f"{epochs_text}, and the test accuracy is {100 * accuracies[-1]:.1f}% (guessing gives 10%)."
         )
-    if diverged or max(train_losses) > 2 * untrained_loss:  # the loss blew up
-        peak = "" if diverged else f", up to a mean training loss of {max(train_losses):.3g}"
+    if diverged or max(train_losses) > 2 * untrained_loss or lr > 10 * good:  # far too big steps
+        peak = "" if diverged else f" (the mean training loss reached {max(train_losses):.3g})"
         fail(
             f"the network did not learn: {what} The likely cause is a learning rate too high for "
-            f"{args.optimizer} ({lr:g}): its steps overshoot{peak}. Nothing was saved.",
+            f"{args.optimizer}, {lr:g}: its steps overshoot{peak}. Nothing was saved.",
             lr=good if lr > good else lr / 10,
         )
     steps = len(train_losses) * len(train_dataloader)
@@ -253,17 +250,18 @@ print(f"Test loss: {untrained_loss:.3f} untrained -> {test_losses[-1]:.3f} after
 print(f"Final test accuracy: {100 * accuracies[-1]:.1f}%")
 
 # %% [markdown]
-# If the test loss rose again after its lowest point, the network began to learn the
-# training images by heart rather than what generalizes: *overfitting*.
+# If the test loss rose again after its lowest point while the training loss kept falling, the
+# network likely began to learn the training images by heart rather than what generalizes:
+# *overfitting*.
 
 # %%
-# Predict before you run: with the default settings, is the final accuracy nearer 50%, 70% or 90%?
+# Predict before you run: with the default settings, does the test loss rise again at the end?
 best = min(range(len(test_losses)), key=test_losses.__getitem__)
-if test_losses[-1] > 1.02 * test_losses[best]:
+if test_losses[-1] > 1.02 * test_losses[best] and train_losses[-1] < train_losses[best]:
     print(
-        f"The test loss was lowest after epoch {best + 1} ({test_losses[best]:.3f}) and rose since: "
-        "the network began to overfit. Fewer epochs, or keeping the weights of the best epoch, "
-        "would stop at that point."
+        f"The test loss was lowest after epoch {best + 1} ({test_losses[best]:.3f}) and rose since, while "
+        "the training loss fell: the network likely began to overfit. Fewer epochs, or keeping the "
+        "weights of the best epoch, would stop at that point."
     )
 if (args.optimizer, args.lr, args.epochs, args.batch_size) == ("sgd", 1e-3, 10, 64):
     # Plain SGD at lr=1e-3 takes tiny steps: after 10 epochs the loss is still falling
@@ -371,7 +369,9 @@ def expect_one_big_step(loss, model, loss_fn, optimizer, X, y, micro_batches):
     moved = [p.detach() - q for p, q in zip(model.parameters(), start, strict=True)]
     start[:], steps_done[0] = [p.detach().clone() for p in model.parameters()], steps_done[0] + 1
     if torch.allclose(moved[0], micro_batches * right[0]):
-        raise AssertionError(f"the step is {micro_batches} times too big: is each micro-batch's loss a mean?")
+        raise AssertionError(
+            f"the step is {micro_batches} times too big: a micro-batch's mean loss should count for its share"
+        )
     cleared = " Were the first step's gradients cleared?" if steps_done[0] == 2 else ""
     torch.testing.assert_close(
         moved, right, msg=lambda m: f"step {steps_done[0]} differs from one big step.{cleared}"
@@ -395,7 +395,6 @@ check_exercise("06.2", accumulated_step, (arguments, expect_one_big_step), (argu
 # ## Where the notes differ 与笔记的出入
 # - They set `epochs = 5` among the hyperparameters, then train with `epochs = 10`: 10 is what
 #   they ran, and the default here.
-# - They translate "epoch" as 时代; in training it is 轮, one full pass over the training set.
 
 # %% [markdown]
 # ## Further reading 延伸阅读

@@ -9,8 +9,9 @@
 # In a notebook or an editor, run the cells in order. As a script: `python 07_save_load.py`
 # (flags: `--weights outputs/model_weights.pth`, `--pretrained`, `--data-dir data`,
 # `--subset N`, `--output-dir outputs`, `--device cpu`, `--seed 0`). Writes
-# `outputs/07_predictions.png` and a few small `.pth` files in `outputs/`; with
-# `--pretrained`, also VGG16's weights, 528 MiB.
+# `outputs/07_predictions.png` and a few small `.pth` files in `outputs/`; with `--pretrained`,
+# also VGG16's weights, 528 MiB, and torchvision keeps its download (528 MiB more) in torch's
+# hub cache (usually `~/.cache/torch/hub/checkpoints/`).
 
 # %%
 import copy
@@ -44,8 +45,9 @@ outputs = args.output_dir
 # %% [markdown]
 # ## Loading model weights 加载权重
 # The class defines the network's shape, so make an instance first, then fill it.
-# `weights_only=True` unpickles only tensors and plain containers: it is the default since
-# torch 2.6, and before it a plain `torch.load` would run any code hidden in the file.
+# `weights_only=True` unpickles only tensors, numbers, strings and plain containers (dicts,
+# lists, tuples): it is the default since torch 2.6, and before it a plain `torch.load` would
+# run any code hidden in the file.
 # `map_location` puts the tensors on our device, whatever device saved them.
 
 # %%
@@ -89,7 +91,7 @@ print(f"Test accuracy of these weights: {100 * accuracy:.1f}%")
 # One prediction. A model takes a *batch*: `x.unsqueeze(0)` turns one (1, 28, 28) image into
 # a batch of one, (1, 1, 28, 28). (The official quickstart passes the image itself; that
 # works here only because `Flatten` reads its channel dimension as a batch of one: a colour
-# image, (3, H, W), would give three predictions.)
+# image of (3, 28, 28) would be read as three one-channel images, and give three predictions.)
 
 # %%
 x, y = images[0], labels[0]
@@ -137,7 +139,8 @@ print("A fresh NeuralNetwork with the loaded state_dict gives identical outputs.
 # For a big model, two options save time and memory. Built on the `"meta"` device, a new
 # instance has shapes but no data (no memory, and no random initialization to pay for);
 # `mmap=True` maps the file instead of reading it all at once; `assign=True` makes the loaded
-# tensors the model's parameters, instead of copying them into the ones it has.
+# tensors the model's parameters, instead of copying them into the ones it has. On the CPU the
+# parameters then stay backed by the file: do not overwrite it while the model is in use.
 
 # %%
 with torch.device("meta"):
@@ -147,8 +150,8 @@ light.to(device).eval()
 with torch.no_grad():
     assert torch.equal(light(X), model(X))
 first, original = light.linear_relu_stack[0].weight, model.linear_relu_stack[0].weight
-assert first.data_ptr() != original.data_ptr()  # memory of its own
-print("Built on meta, loaded with mmap and assign: the same outputs, from memory of its own.")
+assert first.data_ptr() != original.data_ptr()  # not model's memory: the file's, or a copy on the device
+print("Built on meta, loaded with mmap and assign: the same outputs, from the file's weights.")
 
 # %% [markdown]
 # ## Saving and loading a general checkpoint 检查点
@@ -278,7 +281,9 @@ assert count == 138_357_544
 # %% [markdown]
 # With `pretrained=True` (`--pretrained`), this cell does what the tutorial does: it downloads the
 # ImageNet weights (528 MiB, which needs internet), saves their state_dict, and loads it into
-# an untrained VGG16. Delete `outputs/07_vgg16_weights.pth` when you are done with it.
+# an untrained VGG16. When you are done, delete `outputs/07_vgg16_weights.pth` and torchvision's
+# copy of the download, `vgg16-397923af.pth` in torch's hub cache (usually
+# `~/.cache/torch/hub/checkpoints/`).
 
 # %%
 if args.pretrained:
@@ -335,6 +340,7 @@ def new_run():
 
 
 def expect_exact_resume(checkpoint, net, sgd, scheduler, epoch):
+    assert isinstance(checkpoint, dict), f"it returned a {type(checkpoint).__name__}; expected a dict"
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)  # it must survive saving, and loading with weights_only=True
     loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
@@ -366,7 +372,8 @@ check_exercise("07.1", make_checkpoint, ((net, sgd, scheduler, 3), expect_exact_
 def load_weights(path):
     """Return the state_dict in the file at path, whether the file holds a bare state_dict
     (as 06 saves) or a checkpoint dict with it under "model_state_dict" (as above). Load it
-    safely: with weights_only=True, a file that holds anything else is refused."""
+    safely: with weights_only=True, a file that holds a pickled object, such as a whole model,
+    is refused."""
     return ...  # your code
 
 

@@ -3,6 +3,7 @@
 import argparse
 import difflib
 import importlib.machinery
+import math
 import os
 import re
 import shutil
@@ -34,7 +35,6 @@ class NeuralNetwork(nn.Module):
         return self.linear_relu_stack(self.flatten(x))  # (N, 1, 28, 28) -> (N, 784) -> (N, 10) logits
 
 
-# Clear errors: one paragraph and no traceback, in a script and in a notebook alike
 def as_script() -> bool:
     """True for `python 06_train.py`; False in a notebook's kernel (no __file__) or an editor's console."""
     file = Path(getattr(sys.modules["__main__"], "__file__", None) or "/").resolve()
@@ -75,10 +75,11 @@ def number(low: float, high: float | None = None, kind: type = int) -> Callable[
 
     def check(text: str) -> Any:
         value = kind(text)  # a ValueError here: argparse says "invalid whole number value: '1.5'"
-        if (value > low if kind is float else value >= low) and (high is None or value <= high):
+        if kind is float and low < value < float("inf") or kind is int and low <= value <= (high or value):
             return value
-        rule = f"from {low} to {high}" if high else f"{'above' if kind is float else 'at least'} {low}"
-        raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        limits = f"at least {low}" if high is None else f"from {low} to {high}"
+        limits = f"above {low}" if kind is float else limits
+        raise argparse.ArgumentTypeError(f"must be {limits}, got {text!r}")
 
     check.__name__ = "whole number" if kind is int else "number"  # the name argparse shows
     return check
@@ -86,16 +87,11 @@ def number(low: float, high: float | None = None, kind: type = int) -> Callable[
 
 def device_name(text: str) -> torch.device:
     """A device of this machine: cpu, cuda, cuda:1, mps, ..."""
-    found = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
-    count = torch.accelerator.device_count() if found else 0
-    has = f"the cpu and {count} {found.type} device(s)" if found else "only the cpu"
-    try:
-        device = torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a device name; this machine has {has}") from None
-    if device.type != "cpu" and (found is None or found.type != device.type or (device.index or 0) >= count):
-        raise argparse.ArgumentTypeError(f"{text} is not available on this machine, which has {has}")
-    return device
+    kind = torch.accelerator.current_accelerator().type if torch.accelerator.is_available() else "cpu"
+    devices = sorted({"cpu", kind, *(f"{kind}:{i}" for i in range(torch.accelerator.device_count()))})
+    if text not in devices:  # e.g. "gpu", or "cuda" where there is none
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device of this machine: {', '.join(devices)}")
+    return torch.device(text)
 
 
 def output_folder(text: str) -> Path:
@@ -115,8 +111,8 @@ def weights_file(text: str) -> Path:
         return path
     except Exception as err:
         raise argparse.ArgumentTypeError(
-            f"{text} is not a state_dict of NeuralNetwork ({reason(err)}). Pass one that 06_train.py saved "
-            "(a checkpoint holds it under a key: torch.load(path, weights_only=True)['model_state_dict'])"
+            f"{text} is not a state_dict of NeuralNetwork saved by torch.save ({reason(err)}). Pass one that "
+            "06_train.py saved (a checkpoint holds it under a key: torch.load(path)['model_state_dict'])"
         ) from None
 
 
@@ -176,9 +172,9 @@ def prepare_data(root: Path) -> Path:
     from torchvision import datasets  # here: it adds seconds to the lessons without data
 
     full, raw = root.resolve(), root / "FashionMNIST" / "raw"
-    holds = [folder for folder in (full, full.parent, full.parent.parent) if any(folder.glob("F*/raw/t*"))]
-    if holds and holds[0] != full:  # root names FashionMNIST/ or raw/ in the data folder
-        fail(f"{root} is inside the data set: name the folder above FashionMNIST/.", data_dir=str(holds[0]))
+    above = {"FashionMNIST": full.parent, "raw": full.parent.parent}.get(full.name)  # a folder inside it?
+    if above and any(above.glob("F*/raw/t*")) and not raw.is_dir():
+        fail(f"{root} is inside the data set: name the folder that holds FashionMNIST/.", data_dir=str(above))
     if all((raw / name).with_suffix("").is_file() for name, _ in datasets.FashionMNIST.resources):
         return root  # torchvision's own test: the four files, unzipped
     made = [folder for folder in (raw, *raw.parents) if not folder.exists()]
@@ -193,7 +189,9 @@ def prepare_data(root: Path) -> Path:
         fail(f"{message} But {Path('data').absolute()} holds it.", data_dir="data")
     files = ", ".join(name for name, _ in datasets.FashionMNIST.resources)
     message += f" Without internet, download its four files ({files}) from {DATA_SOURCE} and put them"
-    fail(f"{message} there, as they are or unzipped (a damaged one: delete it). Elsewhere:", data_dir="/x")
+    message += " there, as they are or unzipped (a damaged one: delete it)."
+    message += " If they are in /x/FashionMNIST/raw/:"
+    fail(message, data_dir="/x")
 
 
 def save_figure(fig: Any, path: Path) -> None:
@@ -222,16 +220,20 @@ def check_exercise(name: str, function: Callable, *cases: tuple[tuple, Any]) -> 
                     continue
                 mine = [f for f in traceback.extract_tb(err.__traceback__) if (f.filename, f.name) == place]
                 where = f"line {mine[-1].lineno}, `{mine[-1].line}`," if mine else "it"
+                if isinstance(expected, type):
+                    where = f"for {arguments[0]}, where it should raise {expected.__name__}, {where}"
                 raise AssertionError(f"{where} raised {reason(err)}") from None
             if result is ...:
                 return print(f"Exercise {name}: not tried yet")
-            if result is None or isinstance(expected, type):  # None, or a result where it should raise
-                forgot = ": did you forget `return`?" if result is None else ""
-                raise AssertionError(f"it returned {result!r:.50}{forgot}")
-            if isinstance(expected, int | float) and getattr(result, "shape", None) == ():
-                result = result.item()  # a 0-d tensor or a NumPy number
-            if isinstance(expected, int | float) and isinstance(result, int | float) and result != expected:
-                raise AssertionError(f"it returned {result}, which is not right")  # without the answer
+            if result is None:
+                raise AssertionError("it returned None: did you forget `return`?")
+            if isinstance(expected, type):  # a result where it should raise
+                should = f"for {arguments[0]}, it should raise {expected.__name__}"
+                raise AssertionError(f"{should}; it returned {result!r:.40}")
+            if isinstance(expected, int | float):  # a number: a 0-d tensor will do; the answer is not shown
+                result = result.item() if getattr(result, "shape", None) == () else result
+                if isinstance(result, int | float) and not math.isclose(result, expected, rel_tol=1e-6):
+                    raise AssertionError(f"it returned {result}, which is not right")
             if callable(expected):
                 expected(result, *arguments)
             else:
@@ -241,10 +243,8 @@ def check_exercise(name: str, function: Callable, *cases: tuple[tuple, Any]) -> 
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         keep = [line for line in lines[2:] if line.startswith(("Greatest abs", "The failure"))]
         verdict = "not yet: " + " ".join(lines[:2] + keep)
-    except TypeError as err:  # from assert_close: "No comparison pair ... <class 'list'> and <class 'int'>"
-        kinds = re.findall(r"<class '([\w.]+)'>", str(err)) + ["?", "?"]  # the result's, the expected's
-        item = re.search(r"for (item .+)", str(err))  # in a tuple or dict
-        verdict = f"not yet: {item[1] if item else 'it'} has type {kinds[0]}; expected {kinds[1]}"
-    except Exception as err:  # raised while judging what it returned (applying a transform, say)
-        verdict = f"not yet: using what it returned raised {reason(err)}"
+    except Exception as err:  # raised while judging what it returned; by assert_close, for a wrong type
+        kinds, item = re.findall(r"<class '([\w.]+)'>", str(err)), re.search(r"for (item .+)", str(err))
+        wrong = f"{item[1] if item else 'it'} has type {kinds[0]}; expected {kinds[1]}" if kinds[1:] else ""
+        verdict = f"not yet: {wrong or f'using what it returned raised {reason(err)}'}"
     print(f"Exercise {name}: {verdict}")

@@ -117,16 +117,9 @@ def assert_png(path):
 
 # What a learner should see in each lesson's output (cell by cell, so each line appears twice).
 PRINTED = {
-    "01_tensors.py": [
-        "matmul, out= of dtype torch.float64: raises 'Expected out tensor to have dtype float",
-        "b = a * 2; b.add_(1): backward works, a.grad = tensor([2., 2., 2.])",
-        "n: [2. 2. 2. 2. 2.]",
-    ],
+    "01_tensors.py": ["matmul, out= of dtype torch.float64: raises", "n: [2. 2. 2. 2. 2.]"],
     "02_data.py": [f"Training samples: {N_TRAIN}", "all 16 images and labels equal the originals"],
-    "03_transforms.py": [
-        "ToTensor: shape (1, 28, 28), dtype torch.float32, max 1.000",
-        "ToTensor of a float64 array of 7s: dtype torch.float64, values [7.0]",
-    ],
+    "03_transforms.py": ["ToTensor: shape (1, 28, 28), dtype torch.float32, max 1.000", "values [7.0]"],
     "04_model.py": ["After nn.Flatten: torch.Size([3, 784])", "Total parameters: 669,706"],
     "05_autograd.py": [
         "loss.grad_fn's inputs: ['AddBackward0', None]",
@@ -207,7 +200,8 @@ def test_lesson_as_a_script(lesson, workdir, monkeypatch, capfd):
 
 
 def test_06_then_07_as_scripts(workdir, monkeypatch):
-    status, out, err = run_script("06_train.py", "--epochs", "1", "--subset", "500", monkeypatch=monkeypatch)
+    flags = ["--optimizer", "adam", "--epochs", "1", "--subset", "500"]  # a quick run that learns
+    status, out, err = run_script("06_train.py", *flags, monkeypatch=monkeypatch)
     assert status == 0 and not err, err
     assert "Training on 500 samples, testing on 200; epochs: 1" in out and "for 1 epoch (" in out
     trained = printed_accuracy(out, "Final test accuracy")
@@ -237,15 +231,15 @@ BAD_INPUTS = [  # (lesson, flags, what the message says, exit status: argparse's
     ("06_train.py", ["--epoch", "3"], "unrecognized arguments: --epoch 3; did you mean --epochs?", 2),
     ("06_train.py", ["--lr", "-0.1"], "argument --lr: must be above 0", 2),
     ("06_train.py", ["--optimizer", "adamw"], "argument --optimizer: invalid choice: 'adamw'", 2),
-    ("06_train.py", ["--device", "cuda:99"], "--device: cuda:99 is not available on this machine", 2),
-    ("04_model.py", ["--device", "gpu"], "argument --device: 'gpu' is not a device name", 2),
+    ("06_train.py", ["--device", "cuda:99"], "--device: 'cuda:99' is not a device of this machine: cpu", 2),
+    ("04_model.py", ["--device", "gpu"], "argument --device: 'gpu' is not a device of this machine", 2),
     ("02_data.py", ["--num-workers", "99999"], "argument --num-workers: must be from 0 to", 2),
     ("06_train.py", ["--output-dir", "a_file"], "argument --output-dir: a_file cannot be written", 2),
     ("06_train.py", ["--lr", "1e30", "--epochs", "2"], "loss became nan in epoch 1. The likely cause is", 1),
-    ("06_train.py", ["--optimizer", "adam", "--lr", "10", "--epochs", "1"], "too high for adam (10)", 1),
+    ("06_train.py", ["--optimizer", "adam", "--lr", "10", "--epochs", "1"], "too high for adam, 10: its", 1),
     ("06_train.py", ["--optimizer", "adam", "--lr", "10", "--subset", "300"], "with --lr 0.0003.", 1),
     ("06_train.py", ["--lr", "1e-9", "--epochs", "1", "--subset", "100"], "too few steps, or too small", 1),
-    ("07_save_load.py", ["--weights", "missing.pth"], "of NeuralNetwork (FileNotFoundError", 2),
+    ("07_save_load.py", ["--weights", "missing.pth"], "saved by torch.save (FileNotFoundError", 2),
     ("07_save_load.py", ["--weights", "text.pth"], "text.pth is not a state_dict of NeuralNetwork", 2),
     ("07_save_load.py", ["--weights", "picture.png"], "picture.png is not a state_dict of", 2),
     ("07_save_load.py", ["--weights", "whole.pth"], "Unsupported global: GLOBAL common.NeuralNetwork", 2),
@@ -284,14 +278,13 @@ def test_errors_in_a_notebook_are_one_clear_paragraph(workdir, monkeypatch):
     with pytest.raises(common.Stop) as stop:  # lr 50 diverges; the advice is for the settings cell
         run_cells("06_train.py", monkeypatch, code, [("lr=1e-3", "lr=50"), ("epochs=10", "epochs=1")], 1, ns)
     text = one_paragraph(str(stop.value))
-    assert (
-        "Set lr=0.001 in the settings cell, then run it and every cell below it." in text and "--" not in text
-    )
+    assert "Set lr=0.001 in the settings cell, then run it and every cell below it." in text
+    assert "--" not in text
     # The learner sets lr back and runs the settings cell and the loop only: the optimizer is stale.
-    settings, check = [cell for cell in code if "args = parse_settings" in cell or "made_with =" in cell]
+    settings, loop = [cell for cell in code if "args = parse_settings" in cell or "made = (" in cell]
     with pytest.raises(common.Stop) as stop:
-        run_cells("06_train.py", monkeypatch, [settings, check], times=1, namespace=ns)
-    assert "the optimizer is sgd with lr 50, but the settings say sgd with lr 0.001" in one_paragraph(
+        run_cells("06_train.py", monkeypatch, [settings, loop], times=1, namespace=ns)
+    assert "for sgd, lr 50, batch size 64, and the settings say sgd, lr 0.001," in one_paragraph(
         str(stop.value)
     )
 
