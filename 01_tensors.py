@@ -326,8 +326,8 @@ check_exercise("01.2", numpy_copy, ((torch.arange(3.0),), expect_a_copy))
 # - They say to ignore in-place operations ("JUST IGNORE IT"). Autograd accepts most of them;
 #   *In-place operations* shows the ones it refuses, and why optimizers may use them.
 # - They move tensors with `if torch.cuda.is_available()`. That still works for CUDA devices;
-#   `torch.accelerator` also finds the other kinds PyTorch supports, such as MPS and XPU
-#   (*Moving a tensor to the device*).
+#   `torch.accelerator` also finds the other accelerator kinds built into PyTorch, such as MPS
+#   and XPU (*Moving a tensor to the device*).
 
 # %% [markdown]
 # ## Further reading 延伸阅读

@@ -272,7 +272,7 @@ def expect_shuffled_full_batches(loader, dataset):
     assert len(set(first)) == 90, "some samples came twice in one pass"
     assert first != sorted(first), "the samples come in order: not shuffled"
     assert first != second, "two passes gave the same order: it must shuffle again on every pass"
-    assert set(first) != set(second), "every pass leaves out the same samples: shuffle before batching"
+    assert set(first) != set(second), "every pass leaves out the same samples: which ones should change"
 
 
 check_exercise("02.2", make_loader, ((TensorDataset(torch.arange(95)),), expect_shuffled_full_batches))

@@ -210,12 +210,10 @@ def deeper_model():
 
 
 def expect_deeper(net):
-    by_input = {m.in_features: m for m in net.modules() if isinstance(m, nn.Linear)}  # in any order
-    layers = [by_input.get(size) for size in (784, 256, 128, 64)]
-    sizes = sorted((m.in_features, m.out_features) for m in by_input.values())
-    assert None not in layers and [m.out_features for m in layers] == [256, 128, 64, 10], (
-        f"its Linear layers are {sizes}; expected 784 -> 256 -> 128 -> 64 -> 10"
-    )
+    linear = [m for m in net.modules() if isinstance(m, nn.Linear)]  # in the order defined
+    sizes = sorted(((m.in_features, m.out_features) for m in linear), reverse=True)
+    assert sizes == [(784, 256), (256, 128), (128, 64), (64, 10)], f"its Linear layers are {sizes}"
+    layers = sorted(linear, key=lambda m: -m.in_features)  # in the order of the data: 784 first
     x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     out, h = net(x), x.flatten(1)
     for i, layer in enumerate(layers):  # the same layers, by hand

@@ -191,11 +191,13 @@ def test_loop(dataloader, model, loss_fn, device):
 # %%
 made = (type(optimizer).__name__.lower(), optimizer.param_groups[0]["lr"], train_dataloader.batch_size)
 ours = optimizer.param_groups[0]["params"][0] is next(model.parameters())  # this model's optimizer?
-if made != (args.optimizer, args.lr, args.batch_size) or not ours:
+finite = all(p.isfinite().all() for p in model.parameters())  # or weights that a run before broke?
+if made != (args.optimizer, args.lr, args.batch_size) or not ours or not finite:
     fail(
-        f"the optimizer and the batches were made for {made[0]}, lr {made[1]:g}, batch size {made[2]}"
-        f"{'' if ours else ' and another model'}, and the settings say {args.optimizer}, lr {args.lr:g},"
-        f" batch size {args.batch_size}. Run the settings cell and every cell below it, to make them anew."
+        f"the model, optimizer or batches come from an earlier run (made for {made[0]}, lr {made[1]:g}, "
+        f"batch size {made[2]}; the settings say {args.optimizer}, lr {args.lr:g}, batch size "
+        f"{args.batch_size}; the optimizer is this model's: {ours}; its weights are finite: {finite}). "
+        "Run the settings cell and every cell below it."
     )
 # Predict before you run: the test accuracy after the first epoch (a guess is right 10% of the time).
 train_losses, test_losses, accuracies = [], [], []
@@ -225,6 +227,7 @@ print(f"Time: {elapsed:.1f} s for {epochs_text} ({throughput:,.0f} training samp
 lr = optimizer.param_groups[0]["lr"]  # the learning rate the optimizer used
 good = 3e-4 if args.optimizer == "adam" else 1e-3  # learning rates that work for this network
 diverged = len(test_losses) < args.epochs  # the loop stopped early: the loss became nan or inf
+steps = len(train_losses) * len(train_dataloader)
 if diverged or test_losses[-1] > 0.99 * untrained_loss:  # not even 1% lower
     if diverged:
         what = f"the mean training loss became {train_losses[-1]} in epoch {len(train_losses)}."
@@ -233,14 +236,14 @@ if diverged or test_losses[-1] > 0.99 * untrained_loss:  # not even 1% lower
             f"the test loss went from {untrained_loss:.3f} untrained to {test_losses[-1]:.3f} after "
             f"{epochs_text}, and the test accuracy is {100 * accuracies[-1]:.1f}% (guessing gives 10%)."
         )
-    if diverged or max(train_losses) > 2 * untrained_loss or lr > 10 * good:  # far too big steps
-        peak = "" if diverged else f" (the mean training loss reached {max(train_losses):.3g})"
+    peak = max(train_losses) if not diverged else math.inf
+    if peak > 2 * untrained_loss or (lr > 10 * good and steps >= 100):  # steps far too big
+        reached = f" (the mean training loss reached {peak:.3g})" * (untrained_loss < peak < math.inf)
         fail(
             f"the network did not learn: {what} The likely cause is a learning rate too high for "
-            f"{args.optimizer}, {lr:g}: its steps overshoot{peak}. Nothing was saved.",
+            f"{args.optimizer}, {lr:g}: its steps overshoot{reached}. Nothing was saved.",
             lr=good if lr > good else lr / 10,
         )
-    steps = len(train_losses) * len(train_dataloader)
     fail(
         f"the network did not learn: {what} The likely cause is too few steps, or too small ones: "
         f"{steps:,} updates with lr {lr:g}. Nothing was saved.",
@@ -250,18 +253,19 @@ print(f"Test loss: {untrained_loss:.3f} untrained -> {test_losses[-1]:.3f} after
 print(f"Final test accuracy: {100 * accuracies[-1]:.1f}%")
 
 # %% [markdown]
-# If the test loss rose again after its lowest point while the training loss kept falling, the
-# network likely began to learn the training images by heart rather than what generalizes:
-# *overfitting*.
+# If the test loss rose again after its lowest point while the training loss fell, well below
+# it, the network likely began to learn the training images by heart rather than what
+# generalizes: *overfitting*.
 
 # %%
 # Predict before you run: with the default settings, does the test loss rise again at the end?
 best = min(range(len(test_losses)), key=test_losses.__getitem__)
-if test_losses[-1] > 1.02 * test_losses[best] and train_losses[-1] < train_losses[best]:
+gap = train_losses[-1] < 0.8 * test_losses[-1]  # the training loss well below the test loss
+if test_losses[-1] > 1.02 * test_losses[best] and train_losses[-1] < train_losses[best] and gap:
     print(
         f"The test loss was lowest after epoch {best + 1} ({test_losses[best]:.3f}) and rose since, while "
-        "the training loss fell: the network likely began to overfit. Fewer epochs, or keeping the "
-        "weights of the best epoch, would stop at that point."
+        "the training loss fell well below it: the network likely began to overfit. Fewer epochs, or "
+        "keeping the weights of the best epoch, would stop at that point."
     )
 if (args.optimizer, args.lr, args.epochs, args.batch_size) == ("sgd", 1e-3, 10, 64):
     # Plain SGD at lr=1e-3 takes tiny steps: after 10 epochs the loss is still falling

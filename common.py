@@ -78,7 +78,7 @@ def number(low: float, high: float | None = None, kind: type = int) -> Callable[
         if kind is float and low < value < float("inf") or kind is int and low <= value <= (high or value):
             return value
         limits = f"at least {low}" if high is None else f"from {low} to {high}"
-        limits = f"above {low}" if kind is float else limits
+        limits = f"a finite number above {low}" if kind is float else limits
         raise argparse.ArgumentTypeError(f"must be {limits}, got {text!r}")
 
     check.__name__ = "whole number" if kind is int else "number"  # the name argparse shows

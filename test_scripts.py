@@ -229,7 +229,7 @@ BAD_INPUTS = [  # (lesson, flags, what the message says, exit status: argparse's
     ("03_transforms.py", ["--data-dir", "data/FashionMNIST/raw"], "is inside the data set", 1),
     ("06_train.py", ["--epochs", "0"], "argument --epochs: must be at least 1, got '0'", 2),
     ("06_train.py", ["--epoch", "3"], "unrecognized arguments: --epoch 3; did you mean --epochs?", 2),
-    ("06_train.py", ["--lr", "-0.1"], "argument --lr: must be above 0", 2),
+    ("06_train.py", ["--lr", "-0.1"], "argument --lr: must be a finite number above 0", 2),
     ("06_train.py", ["--optimizer", "adamw"], "argument --optimizer: invalid choice: 'adamw'", 2),
     ("06_train.py", ["--device", "cuda:99"], "--device: 'cuda:99' is not a device of this machine: cpu", 2),
     ("04_model.py", ["--device", "gpu"], "argument --device: 'gpu' is not a device of this machine", 2),
@@ -284,9 +284,7 @@ def test_errors_in_a_notebook_are_one_clear_paragraph(workdir, monkeypatch):
     settings, loop = [cell for cell in code if "args = parse_settings" in cell or "made = (" in cell]
     with pytest.raises(common.Stop) as stop:
         run_cells("06_train.py", monkeypatch, [settings, loop], times=1, namespace=ns)
-    assert "for sgd, lr 50, batch size 64, and the settings say sgd, lr 0.001," in one_paragraph(
-        str(stop.value)
-    )
+    assert "for sgd, lr 50, batch size 64; the settings say sgd, lr 0.001," in one_paragraph(str(stop.value))
 
 
 # For each exercise, SOLUTIONS.md shows the solution, two other right answers and two tempting wrong ones.
