@@ -98,10 +98,9 @@ print(
 loss_fn = nn.CrossEntropyLoss()
 images, y = test_set.tensors  # (N, 1, 28, 28) uint8, (N,) int64
 y = y.to(device)
-with torch.no_grad():
-    logits = model(
-        to_dtype(images.to(device), torch.float32, scale=True)
-    )  # uint8 -> float: see the train loop
+with torch.no_grad():  # in batches, as in the test loop; uint8 -> float: see the train loop
+    batches = (to_dtype(X.to(device), torch.float32, scale=True) for X in images.split(test_batch_size))
+    logits = torch.cat([model(X) for X in batches])  # (N, 10)
     untrained_loss = nn.NLLLoss()(nn.LogSoftmax(dim=1)(logits), y).item()
     torch.testing.assert_close(loss_fn(logits, y).item(), untrained_loss)
 # Predict before you run: the loss of an untrained network that guesses among 10 classes.
