@@ -189,14 +189,19 @@ def test_loop(dataloader, model, loss_fn, device):
 
 # %%
 made = (type(optimizer).__name__.lower(), optimizer.param_groups[0]["lr"], train_dataloader.batch_size)
+settings = (args.optimizer, args.lr, args.batch_size)
 ours = optimizer.param_groups[0]["params"][0] is next(model.parameters())  # this model's optimizer?
-finite = all(p.isfinite().all() for p in model.parameters())  # or weights that a run before broke?
-if made != (args.optimizer, args.lr, args.batch_size) or not ours or not finite:
+problems = {  # what to say: whether it holds
+    f"the optimizer, lr and batch size are {made}, and the settings say {settings}": made != settings,
+    "the optimizer holds the parameters of another model": not ours,
+    "the model's weights are not finite numbers": not all(p.isfinite().all() for p in model.parameters()),
+    "the model failed to learn in a run before": getattr(model, "did_not_learn", False),
+}
+if any(problems.values()):
+    why = "; ".join(text for text, found in problems.items() if found)
     fail(
-        f"the model, optimizer or batches come from an earlier run (made for {made[0]}, lr {made[1]:g}, "
-        f"batch size {made[2]}; the settings say {args.optimizer}, lr {args.lr:g}, batch size "
-        f"{args.batch_size}; the optimizer is this model's: {ours}; its weights are finite: {finite}). "
-        "Run the settings cell and every cell below it."
+        f"the model or its optimizer comes from an earlier run: {why}. Run the settings cell and every "
+        "cell below it."
     )
 # Predict before you run: the test accuracy after the first epoch (a guess is right 10% of the time).
 train_losses, test_losses, accuracies = [], [], []
@@ -227,7 +232,9 @@ lr = optimizer.param_groups[0]["lr"]  # the learning rate the optimizer used
 good = 3e-4 if args.optimizer == "adam" else 1e-3  # learning rates that work for this network
 diverged = len(test_losses) < args.epochs  # the loop stopped early: the loss became nan or inf
 steps = len(train_losses) * len(train_dataloader)
-if diverged or test_losses[-1] > 0.99 * untrained_loss:  # not even 1% lower
+blew_up = diverged or not all(map(math.isfinite, test_losses))  # nan or inf, in training or testing
+if blew_up or not test_losses[-1] <= 0.99 * untrained_loss:  # not even 1% lower
+    model.did_not_learn = True  # the loop cell will ask for a new model
     if diverged:
         what = f"the mean training loss became {train_losses[-1]} in epoch {len(train_losses)}."
     else:
@@ -235,9 +242,9 @@ if diverged or test_losses[-1] > 0.99 * untrained_loss:  # not even 1% lower
             f"the test loss went from {untrained_loss:.3f} untrained to {test_losses[-1]:.3f} after "
             f"{epochs_text}, and the test accuracy is {100 * accuracies[-1]:.1f}% (guessing gives 10%)."
         )
-    peak = max(train_losses) if not diverged else math.inf
+    peak = math.inf if blew_up else max(train_losses + test_losses)
     if peak > 2 * untrained_loss or (lr > 10 * good and steps >= 100):  # steps far too big
-        reached = f" (the mean training loss reached {peak:.3g})" * (untrained_loss < peak < math.inf)
+        reached = f" (the loss reached {peak:.3g})" * (untrained_loss < peak < math.inf)
         fail(
             f"the network did not learn: {what} The likely cause is a learning rate too high for "
             f"{args.optimizer}, {lr:g}: its steps overshoot{reached}. Nothing was saved.",
@@ -245,7 +252,7 @@ if diverged or test_losses[-1] > 0.99 * untrained_loss:  # not even 1% lower
         )
     fail(
         f"the network did not learn: {what} The likely cause is too few steps, or too small ones: "
-        f"{steps:,} updates with lr {lr:g}. Nothing was saved.",
+        f"{steps:,} update{'s' * (steps != 1)} with lr {lr:g}. Nothing was saved.",
         **({"lr": good} if lr < good else {"epochs": 10 * args.epochs}),
     )
 print(f"Test loss: {untrained_loss:.3f} untrained -> {test_losses[-1]:.3f} after {epochs_text}")

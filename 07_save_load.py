@@ -372,8 +372,7 @@ check_exercise("07.1", make_checkpoint, ((net, sgd, scheduler, 3), expect_exact_
 def load_weights(path):
     """Return the state_dict in the file at path, whether the file holds a bare state_dict
     (as 06 saves) or a checkpoint dict with it under "model_state_dict" (as above). Load it
-    safely: with weights_only=True, a file that holds more than tensors, numbers, strings and
-    containers, such as a whole model, is refused."""
+    safely, with weights_only=True: then torch.load refuses a file that holds a whole model."""
     return ...  # your code
 
 

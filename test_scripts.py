@@ -180,7 +180,7 @@ SCRIPT_FLAGS = {  # 06 and 07 run as scripts in test_06_then_07_as_scripts
 
 @pytest.fixture(scope="session", autouse=True)
 def start_method():
-    """forkserver (Linux from Python 3.14), else spawn: both import 02 again in its worker, as on Windows."""
+    """forkserver where there is one (Linux, macOS), else spawn (Windows): a worker imports the script."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"
     from multiprocessing import forkserver
@@ -193,7 +193,7 @@ def start_method():
 @pytest.mark.parametrize("lesson", sorted(SCRIPT_FLAGS))
 def test_lesson_as_a_script(lesson, workdir, monkeypatch, start_method):
     method = multiprocessing.get_start_method(allow_none=True)
-    multiprocessing.set_start_method(start_method, force=True)  # 02's worker imports the script again
+    multiprocessing.set_start_method(start_method, force=True)  # 02's worker must not run 02 again
     try:
         status, out, err = run_script(lesson, *SCRIPT_FLAGS[lesson], monkeypatch=monkeypatch)
     finally:
@@ -291,7 +291,8 @@ def test_errors_in_a_notebook_are_one_clear_paragraph(workdir, monkeypatch):
     settings, loop = [cell for cell in code if "args = parse_settings" in cell or "made = (" in cell]
     with pytest.raises(common.Stop) as stop:
         run_cells("06_train.py", monkeypatch, [settings, loop], times=1, namespace=ns)
-    assert "for sgd, lr 50, batch size 64; the settings say sgd, lr 0.001," in one_paragraph(str(stop.value))
+    text = one_paragraph(str(stop.value))
+    assert "lr and batch size are ('sgd', 50.0, 64), and the settings say ('sgd', 0.001, 64)" in text
 
 
 # For each exercise, SOLUTIONS.md shows the solution, two other right answers and two tempting wrong ones.
