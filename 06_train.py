@@ -185,7 +185,8 @@ def test_loop(dataloader, model, loss_fn, device):
 # [3Blue1Brown's video](https://www.youtube.com/watch?v=tIeHLnjs5U8).
 #
 # In a notebook, after a change in the settings cell, the cells below it must run again: the
-# first lines check that the optimizer and the batches are those of the settings.
+# first lines check that the optimizer and the batches follow the settings, and that the model
+# is not one an earlier run broke.
 
 # %%
 made = (type(optimizer).__name__.lower(), optimizer.param_groups[0]["lr"], train_dataloader.batch_size)
