@@ -25,7 +25,8 @@ from torch import nn
 from torchvision import datasets, models
 from torchvision.transforms.v2.functional import to_dtype
 
-from common import NeuralNetwork, check_exercise, parse_settings, save_figure
+from common import NeuralNetwork, parse_settings, save_figure
+from exercises import check
 
 # %% [markdown]
 # ## Settings 设置
@@ -36,7 +37,13 @@ from common import NeuralNetwork, check_exercise, parse_settings, save_figure
 
 # %%
 args = parse_settings(
-    weights=None, pretrained=False, data_dir="data", subset=None, output_dir="outputs", device=None, seed=0
+    weights=None,
+    pretrained=False,
+    data_dir="data",
+    subset=None,
+    output_dir="outputs",
+    device=None,
+    seed=0,
 )
 torch.manual_seed(args.seed)
 device = args.device
@@ -76,14 +83,14 @@ model.eval()
 # %%
 test_data = datasets.FashionMNIST(root=args.data_dir, train=False, download=True)
 classes = test_data.classes
-images, labels = (
-    test_data.data[: args.subset].unsqueeze(1),
-    test_data.targets[: args.subset],
-)  # (N, 1, 28, 28)
+images = test_data.data[: args.subset].unsqueeze(1)  # (N, 1, 28, 28) uint8
+labels = test_data.targets[: args.subset]
+batches = []
 with torch.no_grad():
-    predictions = torch.cat(
-        [model(to_dtype(X.to(device), torch.float32, scale=True)).argmax(1).cpu() for X in images.split(1000)]
-    )
+    for X in images.split(1000):
+        X = to_dtype(X.to(device), torch.float32, scale=True)  # as in 06: uint8 -> float 0..1
+        batches.append(model(X).argmax(1).cpu())
+predictions = torch.cat(batches)
 accuracy = (predictions == labels).sum().item() / len(labels)
 print(f"Test accuracy of these weights: {100 * accuracy:.1f}%")
 
@@ -92,11 +99,15 @@ print(f"Test accuracy of these weights: {100 * accuracy:.1f}%")
 # a batch of one, (1, 1, 28, 28). (The official quickstart passes the image itself; that
 # works here only because `Flatten` reads its channel dimension as a batch of one: a colour
 # image of (3, 28, 28) would be read as three one-channel images, and give three predictions.)
+# A new image must go through the same transform as the training images: here 06's uint8 ->
+# float 0..1 alone; had training also used `Normalize`, prediction would need it too, or the
+# model gets inputs unlike any it learned from, and answers worse without an error.
 
 # %%
 x, y = images[0], labels[0]
 with torch.no_grad():
-    pred = model(to_dtype(x.unsqueeze(0).to(device), torch.float32, scale=True))  # (1, 1, 28, 28) -> (1, 10)
+    x = to_dtype(x.unsqueeze(0).to(device), torch.float32, scale=True)  # (1, 1, 28, 28)
+    pred = model(x)  # (1, 10)
     predicted, actual = classes[pred[0].argmax(0)], classes[y]
 print(f'Predicted: "{predicted}", Actual: "{actual}"')
 
@@ -108,7 +119,8 @@ figure = plt.figure(figsize=(10, 8))
 for i in range(min(12, len(labels))):
     figure.add_subplot(3, 4, i + 1)
     right = predictions[i] == labels[i]
-    plt.title(f"{classes[labels[i]]}\n/ {classes[predictions[i]]}", color="green" if right else "red")
+    color = "green" if right else "red"
+    plt.title(f"{classes[labels[i]]}\n/ {classes[predictions[i]]}", color=color)
     plt.axis("off")
     plt.imshow(images[i].squeeze().numpy(), cmap="gray")
 figure.suptitle(f"true / predicted, with {weights if weights.is_file() else 'untrained weights'}")
@@ -127,7 +139,8 @@ print(f"A BatchNorm1d layer's state_dict: {batch_norm_keys}")
 assert "running_mean" in batch_norm_keys and "running_var" in batch_norm_keys
 torch.save(model.state_dict(), outputs / "07_state_dict.pth")
 fresh = NeuralNetwork().to(device)
-fresh.load_state_dict(torch.load(outputs / "07_state_dict.pth", map_location=device, weights_only=True))
+state_dict = torch.load(outputs / "07_state_dict.pth", map_location=device, weights_only=True)
+fresh.load_state_dict(state_dict)
 fresh.eval()
 X = to_dtype(images[:64].to(device), torch.float32, scale=True)  # 64 test images
 with torch.no_grad():
@@ -145,19 +158,26 @@ print("A fresh NeuralNetwork with the loaded state_dict gives identical outputs.
 # %%
 with torch.device("meta"):
     light = NeuralNetwork()
-light.load_state_dict(torch.load(outputs / "07_state_dict.pth", mmap=True, weights_only=True), assign=True)
+state_dict = torch.load(outputs / "07_state_dict.pth", mmap=True, weights_only=True)
+light.load_state_dict(state_dict, assign=True)
 light.to(device).eval()
 with torch.no_grad():
     assert torch.equal(light(X), model(X))
 first, original = light.linear_relu_stack[0].weight, model.linear_relu_stack[0].weight
-assert first.data_ptr() != original.data_ptr()  # not model's memory: the file's, or a copy on the device
+# Not model's memory: the file's, or a copy on the device
+assert first.data_ptr() != original.data_ptr()
 print("Built on meta, loaded with mmap and assign: the same outputs, from the file's weights.")
 
 # %% [markdown]
 # ## Saving and loading a general checkpoint 检查点
 # To go on training after a break, save more than the weights: the optimizer's state (Adam
 # keeps running averages per parameter) and the epoch. First, a small training run: 640
-# training images in a fixed order, batches of 64.
+# training images (whatever `subset` says) in a fixed order, batches of 64.
+#
+# A fixed order keeps this exact. With `shuffle=True` the order of each epoch comes from a
+# random generator, and an exact resume needs its state too: give the `DataLoader` a
+# `generator=torch.Generator()` and save `generator.get_state()` in the checkpoint
+# (`your_images.py` does, and its test checks that 2 + 2 epochs equal 4, bit for bit).
 
 # %%
 training_data = datasets.FashionMNIST(root=args.data_dir, train=True, download=True)
@@ -188,7 +208,7 @@ initial = copy.deepcopy(NeuralNetwork().state_dict())  # every run below starts 
 unbroken = NeuralNetwork().to(device)
 unbroken.load_state_dict(initial)
 optimizer = torch.optim.Adam(unbroken.parameters(), lr=1e-3)
-for _ in range(2):  # epochs 0 and 1
+for _ in range(2):  # epochs 1 and 2
     train_one_epoch(unbroken, loss_fn, optimizer, X_train, y_train)
 
 # %% [markdown]
@@ -200,7 +220,7 @@ model.load_state_dict(initial)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss = train_one_epoch(model, loss_fn, optimizer, X_train, y_train)
 checkpoint = {
-    "epoch": 1,
+    "epoch": 1,  # epochs done
     "model_state_dict": model.state_dict(),
     "optimizer_state_dict": optimizer.state_dict(),
     "loss": loss,
@@ -217,7 +237,7 @@ optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 checkpoint = torch.load(outputs / "07_checkpoint.pth", map_location=device, weights_only=True)
 model.load_state_dict(checkpoint["model_state_dict"])
 optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
-for _ in range(checkpoint["epoch"], 2):  # epoch 1 only: epoch 0 is in the checkpoint
+for _ in range(checkpoint["epoch"], 2):  # epoch 2 only: epoch 1 is in the checkpoint
     train_one_epoch(model, loss_fn, optimizer, X_train, y_train)
 pairs = list(zip(model.parameters(), unbroken.parameters(), strict=True))
 if device.type == "cpu":  # the same operations in the same order: bit for bit
@@ -234,7 +254,8 @@ assert same
 # %%
 model_only = NeuralNetwork().to(device)
 model_only.load_state_dict(checkpoint["model_state_dict"])
-train_one_epoch(model_only, loss_fn, torch.optim.Adam(model_only.parameters(), lr=1e-3), X_train, y_train)
+fresh_optimizer = torch.optim.Adam(model_only.parameters(), lr=1e-3)
+train_one_epoch(model_only, loss_fn, fresh_optimizer, X_train, y_train)
 pairs = zip(model_only.parameters(), unbroken.parameters(), strict=True)
 differs = not all(torch.allclose(p, q) for p, q in pairs)
 print(f"Resumed with the weights only (a fresh optimizer): the weights differ: {differs}")
@@ -297,7 +318,8 @@ if args.pretrained:
     with torch.no_grad():
         x = torch.rand(1, 3, 224, 224, device=device)  # a batch of one 224x224 RGB image
         agree = torch.allclose(vgg_copy(x), vgg(x))
-    print(f"Saved {outputs / '07_vgg16_weights.pth'} ({size:,.0f} MiB); the copy's outputs agree: {agree}")
+    print(f"Saved {outputs / '07_vgg16_weights.pth'} ({size:,.0f} MiB)")
+    print(f"The copy's outputs agree: {agree}")
 
 # %% [markdown]
 # ## Why `eval()` matters 为什么要调用 eval()
@@ -307,7 +329,9 @@ if args.pretrained:
 
 # %%
 torch.manual_seed(args.seed)
-dropping = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10))
+dropping = nn.Sequential(
+    nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10)
+)
 with torch.no_grad():
     dropping.train()
     differ = not torch.equal(dropping(X), dropping(X))
