@@ -18,11 +18,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets
 from torchvision.transforms import ToTensor, v2
 
-from common import check_exercise, parse_settings, save_figure
+from common import parse_settings, save_figure
+from exercises import check
 
 # %% [markdown]
 # ## Settings 设置
@@ -32,7 +33,9 @@ from common import check_exercise, parse_settings, save_figure
 # is missing, or stop with a message that says what to do.
 
 # %%
-args = parse_settings(data_dir="data", subset=None, num_workers=0, output_dir="outputs", device=None, seed=0)
+args = parse_settings(
+    data_dir="data", subset=None, num_workers=0, output_dir="outputs", device=None, seed=0
+)
 torch.manual_seed(args.seed)
 device = args.device
 
@@ -44,7 +47,9 @@ device = args.device
 
 # %%
 data_dir = args.data_dir
-training_data = datasets.FashionMNIST(root=data_dir, train=True, download=True, transform=ToTensor())
+training_data = datasets.FashionMNIST(
+    root=data_dir, train=True, download=True, transform=ToTensor()
+)
 test_data = datasets.FashionMNIST(root=data_dir, train=False, download=True, transform=ToTensor())
 if args.subset:  # only the first N samples of each split, for a quick run
     training_data = Subset(training_data, range(min(args.subset, len(training_data))))
@@ -61,7 +66,8 @@ if len(training_data) == 60_000:  # the full release: 60,000 training and 10,000
 # %%
 classes = datasets.FashionMNIST.classes
 img, label = training_data[0]
-print(f"One sample: image {tuple(img.shape)} {img.dtype}, label {label} ({classes[label]}) {type(label)}")
+print(f"One sample: image {tuple(img.shape)} {img.dtype}")
+print(f"  label {label} ({classes[label]}), of type {type(label).__name__}")
 assert img.shape == (1, 28, 28) and img.dtype == torch.float32 and isinstance(label, int)
 
 # %% [markdown]
@@ -144,13 +150,14 @@ custom = CustomImageDataset(
     target_transform=lambda label: classes[label],
 )
 image, label = custom[0]
-print(f"CustomImageDataset: {len(custom)} samples; the first: image {tuple(image.shape)}, label {label!r}")
+print(f"CustomImageDataset: {len(custom)} samples")
+print(f"  the first: image {tuple(image.shape)}, label {label!r}")
 for i in range(len(custom)):
     image, label = custom[i]
     original, original_label = training_data[i]
     torch.testing.assert_close(image, original)  # equal up to float rounding
     assert label == classes[original_label]
-print(f"Read back through CustomImageDataset: all {len(custom)} images and labels equal the originals")
+print(f"Read back: all {len(custom)} images and labels equal the originals")
 
 # %% [markdown]
 # ## Preparing your data for training with DataLoaders 数据加载器
@@ -160,18 +167,21 @@ print(f"Read back through CustomImageDataset: all {len(custom)} images and label
 # accuracy.
 
 # %%
-train_dataloader = DataLoader(training_data, batch_size=64, shuffle=True, num_workers=args.num_workers)
+train_dataloader = DataLoader(
+    training_data, batch_size=64, shuffle=True, num_workers=args.num_workers
+)
 test_dataloader = DataLoader(test_data, batch_size=64, shuffle=False)
 # Predict before you run: how many batches of 64 do 60,000 samples make?
-print(f"\nDataLoader: {len(train_dataloader)} training batches, {len(test_dataloader)} test batches")
+print(f"\nBatches of 64: {len(train_dataloader)} for training, {len(test_dataloader)} for testing")
 
 # %% [markdown]
 # ### Worker processes and `if __name__ == "__main__":`
-# Under the *spawn* and *forkserver* start methods (Windows, macOS, Linux from Python 3.14)
-# each worker starts a fresh Python that imports your script again from the top, so every
-# line outside `if __name__ == "__main__":` runs once more per worker: put your own training
-# script's code in a `main()` called under that guard. These lessons stay top-level so that
-# you can step through them, so `parse_settings` stops workers from importing them again.
+# Under *spawn* (Windows, macOS) each worker is a fresh Python that imports your script again,
+# so every line outside `if __name__ == "__main__":` runs once more per worker. Under
+# *forkserver* (Linux from Python 3.14) one fresh server process imports it once and forks the
+# workers (each worker imports it on Pythons without CPython's fix for gh-126631, such as 3.11).
+# So put your own script's code in a `main()` called under that guard. These lessons stay
+# top-level for stepping through, and `parse_settings` stops workers from importing them again.
 
 # %% [markdown]
 # ## Iterate through the DataLoader 遍历
@@ -225,7 +235,8 @@ if len(training_data) >= 10:  # with a handful of samples, two orders may happen
 # %%
 # Exercise 02.1: a Dataset over folders
 class FolderDataset(Dataset):
-    """Images in one sub-folder per class, named after it: root/boot/0.png, root/coat/1.png, ..."""
+    """Grayscale PNG images in one sub-folder per class, named after it: root/boot/0.png,
+    root/coat/1.png, ... Every sub-folder is a class, even one without images."""
 
     def __init__(self, root):
         self.classes = sorted(folder.name for folder in Path(root).iterdir() if folder.is_dir())
@@ -235,47 +246,31 @@ class FolderDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, idx):
-        """Return (image, label) for self.files[idx]: the image a uint8 tensor of shape (1, H, W),
-        the label an int, the index of its folder's name in self.classes."""
+        """Return (image, label) for self.files[idx]: the image a uint8 tensor of shape
+        (1, H, W) holding the PNG's pixels, the label an int, the index of its folder's name in
+        self.classes. Leave self.files and self.classes as they are.
+
+        Example: with the folders coat/ and boot/, self.classes is ['boot', 'coat'], so the
+        image coat/7.png, 2 pixels high and 3 wide, gives (a (1, 2, 3) tensor, 1)."""
         return ...  # your code
 
 
-def picture(value):  # a 2x3 grayscale image in which every pixel differs
-    return torch.arange(6, dtype=torch.uint8).reshape(2, 3) * 10 + value
-
-
-root = args.output_dir / "02_exercise_folders"
-for i, (name, value) in enumerate([("boot", 1), ("coat", 2), ("coat", 3)]):
-    (root / name).mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture(value).numpy()).save(root / name / f"{i}.png")
-check_exercise(  # each case: an index, then the (image, label) it must give
-    "02.1",
-    FolderDataset(root).__getitem__,
-    ((0,), (picture(1).unsqueeze(0), 0)),
-    ((2,), (picture(3).unsqueeze(0), 1)),
-)
+check("02.1", FolderDataset)
 
 
 # %%
 # Exercise 02.2: batching
 def make_loader(dataset):
-    """Return a DataLoader over dataset that gives batches of 10 samples, in a new random order
-    on every pass, and leaves out the last, incomplete batch."""
+    """Return a DataLoader over dataset (any map-style dataset: a TensorDataset, a list, ...)
+    that gives batches of 10 samples, in a new random order on every pass, and leaves out the
+    last, incomplete batch. Leave dataset as it is.
+
+    Example: 95 samples give nine batches of 10 on every pass, and which 5 are left out
+    changes from pass to pass."""
     return ...  # your code
 
 
-def expect_shuffled_full_batches(loader, dataset):
-    passes = [[x.tolist() for (x,) in loader] for _ in range(2)]  # two epochs
-    sizes = [len(batch) for batch in passes[0]]
-    assert sizes == [10] * 9, f"batch sizes {sizes}; expected nine batches of 10 from 95 samples"
-    first, second = (sum(batches, []) for batches in passes)
-    assert len(set(first)) == 90, "some samples came twice in one pass"
-    assert first != sorted(first), "the samples come in order: not shuffled"
-    assert first != second, "two passes gave the same order: it must shuffle again on every pass"
-    assert set(first) != set(second), "every pass leaves out the same samples: which ones should change"
-
-
-check_exercise("02.2", make_loader, ((TensorDataset(torch.arange(95)),), expect_shuffled_full_batches))
+check("02.2", make_loader)
 
 # %% [markdown]
 # ## Where the notes differ 与笔记的出入

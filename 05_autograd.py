@@ -12,7 +12,8 @@
 # %%
 import torch
 
-from common import check_exercise, parse_settings
+from common import parse_settings
+from exercises import check
 
 # %% [markdown]
 # ## Settings 设置
@@ -111,8 +112,8 @@ assert v.requires_grad
 # %% [markdown]
 # ### One backward per graph, unless `retain_graph=True` 保留计算图
 # A second pass through the same part of the graph needs retain_graph=True on every
-# backward() through it except the last. Here z.backward() and then y.backward() both go
-# through y = x**2.
+# backward() through it except the last. Here z2.backward() and then y2.backward() both go
+# through y2 = x2**2. (New names again: `x`, `y` and `z` belong to the network above.)
 
 # %%
 x2 = torch.tensor(2.0, requires_grad=True)
@@ -122,10 +123,11 @@ z2.backward(retain_graph=True)  # keep the graph: y2.backward() goes through x2*
 first = x2.grad.item()
 y2.backward()  # the last pass may free the graph
 second = x2.grad.item()
-# Predict before you run: x.grad after each call.
-print(f"\nx.grad after z.backward(): {first}")
-print(f"x.grad after y.backward() as well: {second}")
-# dz/dx = 4x^3 = 32 at x=2; y.backward() *adds* dy/dx = 2x = 4, as gradients accumulate: 36.
+# Predict before you run: x2.grad after each call.
+print(f"\nx2.grad after z2.backward(): {first}")
+print(f"x2.grad after y2.backward() as well: {second}")
+# dz2/dx2 = 4 x2^3 = 32 at x2 = 2; y2.backward() *adds* dy2/dx2 = 2 x2 = 4, as gradients
+# accumulate: 36.
 assert first == 4 * 2.0**3 == 32.0
 assert second == 32.0 + 2 * 2.0 == 36.0
 
@@ -142,14 +144,20 @@ print(f"inside torch.no_grad(): {z.requires_grad}")
 assert not z.requires_grad
 
 # %% [markdown]
-# ### The same with `detach()`: a tensor with the same values, cut from the graph
+# ### The same with `detach()`: cut from the graph, but not a copy
+# `z.detach()` shares z's memory, so writing into it changes z too. `z.detach().clone()` is a
+# copy.
 
 # %%
 z = torch.matmul(x, w) + b
 z_det = z.detach()
 print(f"z.detach().requires_grad: {z_det.requires_grad}")
 assert z.requires_grad and not z_det.requires_grad
-assert torch.equal(z, z_det)
+z_det[0] = 100.0  # writes into z's memory
+z_copy = z.detach().clone()
+z_copy[1] = 100.0  # writes into the copy only
+print(f"After z_det[0] = 100 and z_copy[1] = 100: z[0] = {z[0].item()}, z[1] = {z[1].item():.4f}")
+assert z[0].item() == 100.0 and z[1].item() != 100.0
 
 # %% [markdown]
 # ### Freezing parameters: `requires_grad=False` keeps a parameter out of training
@@ -251,28 +259,29 @@ print("\nAll gradient checks passed.")
 # %%
 # Exercise 05.1: a gradient by hand
 def grad_by_hand(x):
-    """For f(x) = sum(x^2 * sin(x)) over the elements of the tensor x, return df/dx: a tensor
-    of x's shape, worked out by hand (no backward()). autograd checks it."""
+    """For f(x) = sum(x^2 * sin(x)) over the elements of the float tensor x, of any shape,
+    return df/dx: a tensor of x's shape, worked out by hand. backward() and torch.autograd
+    are not allowed here (autograd checks your answer). Leave x as it is: its values, its
+    requires_grad and its .grad. Example: for x = torch.tensor([0.0, 1.0]), it returns
+    tensor([0.0000, 2.2232]), as 2 sin(1) + cos(1) = 2.2232."""
     return ...  # your code
 
 
-points = torch.tensor([-2.0, -0.5, 0.0, 1.0, 3.0], requires_grad=True)
-(points**2 * torch.sin(points)).sum().backward()  # autograd's answer, to compare with yours
-check_exercise("05.1", grad_by_hand, ((points.detach(),), points.grad))
+check("05.1", grad_by_hand)
 
 
 # %%
 # Exercise 05.2: a loss gradient by hand
 def mse_gradient(X, w, y):
     """For the loss mean((X @ w - y)^2) of a linear model, with X of shape (N, D), w of shape
-    (D,) and y of shape (N,), return dloss/dw: a tensor of shape (D,), worked out by hand."""
+    (D,) and y of shape (N,), return dloss/dw: a tensor of shape (D,), worked out by hand.
+    backward() and torch.autograd are not allowed here. Leave X, w and y as they are.
+    Example: for X = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), w = torch.ones(2) and
+    y = torch.zeros(2), it returns tensor([1., 4.])."""
     return ...  # your code
 
 
-features, targets = torch.randn(8, 3), torch.randn(8)
-weights = torch.randn(3, requires_grad=True)
-((features @ weights - targets) ** 2).mean().backward()  # autograd's answer
-check_exercise("05.2", mse_gradient, ((features, weights.detach(), targets), weights.grad))
+check("05.2", mse_gradient)
 
 # %% [markdown]
 # ## Where the notes differ 与笔记的出入
@@ -284,6 +293,10 @@ check_exercise("05.2", mse_gradient, ((features, weights.detach(), targets), wei
 # - They say their retain_graph example prints 64 and then 128, and that only the first
 #   backward() needs `retain_graph=True`. Run, it prints 32 and then 36, and every backward()
 #   through the shared part but the last needs it (*One backward per graph*).
+# - They say `detach()` cuts a tensor from the graph, "使其成为一个独立的张量，不再与原始计算相关联"
+#   (making it an independent tensor). Cut from the graph, yes; independent, no: PyTorch's
+#   reference says the result "shares the same storage with the original one", so writing into
+#   one changes both. `.detach().clone()` makes a copy (*The same with `detach()`*).
 # - They say each `backward()` recreates the graph from scratch (每次调用.backward()时，都会从
 #   头开始重新创建图). The forward pass records it; `backward()` frees it (*More on
 #   Computational Graphs*).

@@ -312,40 +312,89 @@ def test_errors_in_a_notebook_are_one_clear_paragraph(workdir, monkeypatch):
     assert "optimizer: adam, lr: 0.001" in out and ns["accuracies"][-1] > 0.6, out
 
 
-# For each exercise, SOLUTIONS.md shows the solution, two other right answers and two tempting wrong ones.
-SECTIONS = re.split(r"(?m)^### Exercise ", (REPO / "SOLUTIONS.md").read_text(encoding="utf-8"))[1:]
-ANSWERS = {section[:4]: re.findall(r"```python\n(.*?)```", section, re.S) for section in SECTIONS}
+# Exercises: every answer in SOLUTIONS.md goes through its lesson's real exercise cell, run after
+# the lesson's imports cell alone. A section of SOLUTIONS.md holds the solution, then under
+# "#### Right answers" and "#### Wrong answers" one ```python block per answer; each wrong one is
+# followed by the line "It gets: `fragment`", a part of the verdict it must get.
+def read_solutions():
+    """{exercise: (solution, [right answer], [(wrong answer, fragment)])} from SOLUTIONS.md."""
+    text = (REPO / "SOLUTIONS.md").read_text(encoding="utf-8")
+    found = {}
+    for section in re.split(r"(?m)^### Exercise ", text)[1:]:
+        solution_part, _, answers = section.partition("\n#### Right answers\n")
+        right_part, _, wrong_part = answers.partition("\n#### Wrong answers\n")
+        found[section[:4]] = (
+            re.findall(r"```python\n(.*?)```", solution_part, re.S)[0],
+            re.findall(r"```python\n(.*?)```", right_part, re.S),
+            re.findall(r"```python\n(.*?)```\nIt gets: `([^`]+)`\n", wrong_part, re.S),
+        )
+    return found
+
+
+SOLUTIONS = read_solutions()
+EXERCISES = sorted(
+    name
+    for lesson in LESSONS
+    for name in re.findall(r"(?m)^# Exercise (\d\d\.\d):", (REPO / lesson).read_text("utf-8"))
+)
 
 
 def with_answer(cell, answer):
-    """The exercise cell with its stub's body (`return ...  # your code`) replaced by `answer`, or the
-    whole stub (from `def` to that line) replaced by `answer` when it is a whole function."""
-    whole = answer.startswith("def ")
-    stub = re.search(r"(?m)^( *)def \w+\(.*\n(?:(?!\1def ).*\n)*?\1    return \.\.\.  # your code\n", cell)
-    body = re.search(r"(?m)^( *)return \.\.\.  # your code\n", cell)
-    start, end, indent = (stub.start(), stub.end(), stub[1]) if whole else (body.start(), body.end(), body[1])
-    return cell[:start] + "".join(f"{indent}{line}\n" for line in answer.splitlines()) + cell[end:]
+    """The exercise cell with `answer` in place of its stub's `return ...  # your code`; an
+    answer that starts with `def` or `class` replaces that whole definition, down to the stub."""
+    stub = re.search(r"(?m)^( *)return \.\.\.  # your code\n", cell)
+    start, indent = stub.start(), stub[1]
+    if answer.startswith(("def ", "class ")):
+        keyword = answer.split()[0]
+        definition = list(re.finditer(rf"(?m)^( *){keyword} ", cell[:start]))[-1]
+        start, indent = definition.start(), definition[1]
+    lines = [f"{indent}{line}" if line else "" for line in answer.splitlines()]
+    return cell[:start] + "\n".join(lines) + "\n" + cell[stub.end() :]
 
 
-@pytest.mark.parametrize("name", sorted(ANSWERS))
-def test_exercise_judges_fairly(name, workdir, monkeypatch):
+def verdicts(name, answer=None, times=2):
+    """What the exercise cell prints, run `times` times after the imports cell, with `answer`
+    in place of the stub (None: the stub itself)."""
     lesson = next(lesson for lesson in LESSONS if lesson.startswith(name[:2]))
-    setup = [cell for cell in cells(lesson) if "parse_settings" in cell and "# %% [markdown]" not in cell]
+    imports = next(cell for cell in cells(lesson) if "from exercises import check" in cell)
     (cell,) = [cell for cell in cells(lesson) if f"# Exercise {name}:" in cell]
-    line = cell[: cell.index("return ...  # your code")].count("\n") + 1  # the stub's line in the file
-    solution, *right_then_wrong = ANSWERS[name]
-    assert len(right_then_wrong) == 4, f"SOLUTIONS.md shows {len(right_then_wrong)} more answers to {name}"
-    for answer, verdict in [
+    if answer is not None:
+        cell = with_answer(cell, answer)
+    namespace, out = {"__name__": "__main__"}, io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for index, code in enumerate([imports] + [cell] * times):
+            filename = f"{lesson}, cell {index}"  # its text, for tracebacks, as IPython keeps it
+            linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+            exec(compile(code, filename, "exec"), namespace)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_exercise_judges_fairly(name):
+    assert sorted(SOLUTIONS) == EXERCISES, "each exercise has one section in SOLUTIONS.md"
+    solution, right, wrong = SOLUTIONS[name]
+    assert len(right) >= 5 and len(wrong) >= 6, f"{name}: {len(right)} right, {len(wrong)} wrong"
+    lesson = next(lesson for lesson in LESSONS if lesson.startswith(name[:2]))
+    (cell,) = [cell for cell in cells(lesson) if f"# Exercise {name}:" in cell]
+    line = cell[: cell.index("return ...  # your code")].count("\n") + 1  # the stub's, in the file
+    raised = f"line {line}, `return [][0]`, raised IndexError: list index out of range"
+    expected = [
         (None, "not tried yet"),
         (solution, "correct"),
         (solution.replace("return ", ""), "not yet: it returned None: did you forget `return`?"),
-        ("return [][0]", f"not yet: line {line}, `return [][0]`, raised IndexError: list index out of range"),
-        *((answer, "correct" if i < 2 else "not yet: ") for i, answer in enumerate(right_then_wrong)),
-    ]:
-        attempt = cell if answer is None else with_answer(cell, answer)
-        _, out = run_cells(lesson, monkeypatch, cell_list=[*setup, attempt], times=1)
-        assert f"Exercise {name}: {verdict}" in out, f"{answer}\n->\n{out}"
-        assert len(out.splitlines()[-1]) < 400 and "\n" not in out.split(f"Exercise {name}: ")[1].rstrip("\n")
+        ("return [][0]", f"not yet: ... {raised}"),
+        *((answer, "correct") for answer in right),
+        *((answer, f"not yet: ... {fragment}") for answer, fragment in wrong),
+    ]
+    for answer, verdict in expected:
+        first, second = verdicts(name, answer)  # the cell, run twice: one line each, the same
+        assert first == second and len(first) < 330, f"{answer}\n->\n{first}\n{second}"
+        start, _, fragment = verdict.partition("... ")
+        assert first.startswith(f"Exercise {name}: {start}") and fragment in first, (
+            f"{answer}\n-> {first}\nexpected {verdict}"
+        )
+        if verdict in ("correct", "not tried yet"):
+            assert first == f"Exercise {name}: {verdict}", f"{answer}\n-> {first}"
 
 
 MY_SCRIPT = """
@@ -401,7 +450,8 @@ def test_settings_in_a_kernel_and_unknown_names(monkeypatch):
     assert one_paragraph(str(stop.value)).startswith("error: no setting is called 'resume'; the")
 
 
-def test_lessons_read_as_notebooks():
+def test_house_style():
+    """Rules of style, not behaviour (../shared/STYLE.md): how the lessons read as notebooks."""
     for lesson in LESSONS:
         text = (REPO / lesson).read_text(encoding="utf-8")
         assert text.startswith(f"# %% [markdown]\n# # {lesson[:2]} · "), lesson  # the cover page, a title
@@ -417,3 +467,99 @@ def test_lessons_read_as_notebooks():
 
 def test_nothing_left_in_the_repository():
     assert sorted(path.name for path in REPO.iterdir()) == REPO_FILES
+
+
+# your_images.py, as a learner runs it: copied alone into an empty folder, run by a new Python
+# there (no PYTHONPATH), on a generated folder of RGB images in four classes.
+IMAGE_CLASSES = ["ant", "bee", "cat", "dog"]
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+    """30 noisy RGB PNG images per class, of two sizes; class k has a light bar at columns 2 + 5k."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(IMAGE_CLASSES):
+        (root / name).mkdir()
+        for i in range(30):
+            shape = (24, 20, 3) if i % 2 else (20, 24, 3)  # (H, W, C): two sizes, both resized
+            pixels = rng.integers(0, 160, size=shape, dtype=np.uint8)
+            pixels[:, 2 + 5 * k : 5 + 5 * k] += 90
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def run_your_images(folder, *runs, start_method=None):
+    """`python your_images.py args` for each list of args, one after the other in one new Python
+    (it imports torch once), in `folder` beside a copy of the script; returns what it printed."""
+    import subprocess
+
+    shutil.copy(REPO / "your_images.py", folder)
+    code = "import multiprocessing, runpy, sys"
+    if start_method:
+        code += f"; multiprocessing.set_start_method({start_method!r})"
+    for args in runs:
+        argv = ["your_images.py", *map(str, args)]
+        code += f"; sys.argv = {argv!r}; runpy.run_path('your_images.py', run_name='__main__')"
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    warnings = ["-W", "error::DeprecationWarning", "-W", "error::FutureWarning"]  # as in pytest
+    return subprocess.run(
+        [sys.executable, *warnings, "-c", code], cwd=folder, env=env, capture_output=True, text=True
+    )
+
+
+def test_your_images_trains_with_workers_under_spawn(image_folder, tmp_path):
+    flags = ["--epochs", "1", "--image-size", "16", "--batch-size", "16", "--num-workers", "2"]
+    image = image_folder / "bee" / "3.png"
+    result = run_your_images(
+        tmp_path, [image_folder, *flags], [image_folder, "--predict", image], start_method="spawn"
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    accuracy = float(re.search(r"validation accuracy ([\d.]+)%", result.stdout).group(1))
+    assert accuracy >= 2 * 100 / len(IMAGE_CLASSES), result.stdout  # at least twice chance
+    assert f"{image}: bee (" in result.stdout, result.stdout
+    written = sorted(path.name for path in tmp_path.rglob("*"))
+    assert written == ["checkpoint.pth", "outputs", "your_images.py"]  # no checkpoint.tmp left
+
+
+def test_your_images_resumes_exactly(image_folder, tmp_path):
+    flags = [image_folder, "--subset", "100", "--image-size", "16", "--batch-size", "16"]
+    flags += ["--num-workers", "0", "--device", "cpu"]  # bit for bit: on a CPU
+    result = run_your_images(
+        tmp_path,
+        [*flags, "--epochs", "2", "--output-dir", "resumed"],
+        [*flags, "--epochs", "4", "--output-dir", "resumed", "--resume"],
+        [*flags, "--epochs", "4", "--output-dir", "unbroken"],
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    assert f"Resumed from {Path('resumed', 'checkpoint.pth')}, after epoch 2" in result.stdout
+    resumed, unbroken = (
+        torch.load(tmp_path / folder / "checkpoint.pth", weights_only=True)
+        for folder in ("resumed", "unbroken")
+    )
+    assert resumed["epoch"] == unbroken["epoch"] == 4
+    for name, weights in unbroken["model_state_dict"].items():
+        assert torch.equal(resumed["model_state_dict"][name], weights), name
+
+
+YOUR_IMAGES_MISTAKES = [  # (flags, what the message says); "photos": the image folder
+    (["empty"], "cannot read images from empty (FileNotFoundError: Found no valid file for the"),
+    (["nothing/here"], "cannot read images from nothing/here (FileNotFoundError: [Errno 2]"),
+    (["photos", "--predict", "notes.txt"], "notes.txt is not an image Pillow can read (Unid"),
+    (["photos", "--resume"], f"no checkpoint at {Path('outputs', 'checkpoint.pth')}: train first"),
+]
+
+
+@pytest.mark.parametrize("flags, message", YOUR_IMAGES_MISTAKES, ids=lambda v: str(v)[:24])
+def test_your_images_mistakes_are_one_clear_paragraph(
+    flags, message, image_folder, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty" / "cats").mkdir(parents=True)  # a class folder without images
+    (tmp_path / "notes.txt").write_text("not an image")
+    flags = [image_folder if flag == "photos" else flag for flag in flags]
+    status, out, err = run_script("your_images.py", *flags, monkeypatch=monkeypatch)
+    assert status == 1 and message in one_paragraph(err), err
+    assert not (tmp_path / "outputs").exists()
