@@ -284,6 +284,7 @@ check("02.2", make_loader)
 # %% [markdown]
 # ## Further reading 延伸阅读
 # - [Datasets & DataLoaders tutorial](https://pytorch.org/tutorials/beginner/basics/data_tutorial.html)
-# - [torch.utils.data](https://pytorch.org/docs/stable/data.html): Dataset, DataLoader, samplers, workers
+# - [torch.utils.data](https://pytorch.org/docs/stable/data.html): Dataset, DataLoader, samplers,
+#   workers
 # - [Platform-specific behaviours of workers](https://pytorch.org/docs/stable/data.html#platform-specific-behaviors)
 # - [torchvision datasets](https://pytorch.org/vision/stable/datasets.html)

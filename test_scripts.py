@@ -21,6 +21,9 @@ import pytest
 import torch
 
 os.environ["MPLBACKEND"] = "Agg"  # figures are saved, never shown
+# The tests' tensors are tiny: one thread each is faster than threads competing for the cores.
+os.environ["OMP_NUM_THREADS"] = "1"  # for the processes the tests start
+torch.set_num_threads(1)
 import common  # noqa: E402  (after MPLBACKEND)
 
 REPO = Path(__file__).resolve().parent
@@ -28,14 +31,22 @@ LESSONS = sorted(path.name for path in REPO.glob("0[1-7]_*.py"))
 REPO_FILES = sorted(path.name for path in REPO.iterdir())
 N_TRAIN, N_TEST = 1000, 200  # sizes of the synthetic splits
 # What sys.argv holds in a Jupyter kernel: the kernel's own flags, not the lesson's.
-KERNEL_ARGV = ["/usr/lib/python3/site-packages/ipykernel_launcher.py", "-f", "/tmp/kernel-1a2b.json"]
+KERNEL_ARGV = [
+    "/usr/lib/python3/site-packages/ipykernel_launcher.py",
+    "-f",
+    "/tmp/kernel-1a2b.json",
+]
 # An unreachable proxy: any download fails at once, as it would offline.
-OFFLINE = {name: "http://127.0.0.1:9" for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+OFFLINE = {
+    name: "http://127.0.0.1:9"
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+}
 
 
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory):
-    """A folder holding FashionMNIST/raw/: noisy images in which class k has a bright bar at column 2 + 2k."""
+    """A folder holding FashionMNIST/raw/: noisy images in which class k has a bright bar at
+    column 2 + 2k."""
     root = tmp_path_factory.mktemp("data")
     (root / "FashionMNIST" / "raw").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -45,7 +56,9 @@ def synthetic_data(tmp_path_factory):
         for image, label in zip(images, labels, strict=True):
             image[4:24, 2 + 2 * label : 5 + 2 * label] = 255
         for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
-            header = struct.pack(f">4B{array.ndim}I", 0, 0, 0x08, array.ndim, *array.shape)  # IDX, uint8
+            header = struct.pack(
+                f">4B{array.ndim}I", 0, 0, 0x08, array.ndim, *array.shape
+            )  # IDX, uint8
             path = root / "FashionMNIST" / "raw" / f"{split}-{kind}-ubyte"
             path.write_bytes(header + array.astype(np.uint8).tobytes())
     return root
@@ -63,7 +76,8 @@ def workdir(tmp_path, monkeypatch, synthetic_data):
 
 
 def cells(lesson):
-    """The lesson's `# %%` cells, in order, each padded so that tracebacks show the file's line numbers."""
+    """The lesson's `# %%` cells, in order, each padded so that tracebacks show the file's line
+    numbers."""
     text = (REPO / lesson).read_text(encoding="utf-8")
     chunks = re.split(r"(?m)^(?=# %%)", text)
     starts = np.cumsum([0] + [chunk.count("\n") for chunk in chunks[:-1]])
@@ -84,7 +98,9 @@ def run_cells(lesson, monkeypatch, cell_list=None, edits=(), times=2, namespace=
     output). A cell of functions and classes runs with the imports alone, without common.py, as
     pasted into a new project."""
     monkeypatch.setattr(sys, "argv", KERNEL_ARGV)
-    namespace = {"__name__": "__main__"} if namespace is None else namespace  # a kernel has no __file__
+    namespace = (
+        {"__name__": "__main__"} if namespace is None else namespace
+    )  # a kernel has no __file__
     out, imports = io.StringIO(), None
     with contextlib.redirect_stdout(out):
         for index, cell in enumerate(cells(lesson) if cell_list is None else cell_list):
@@ -120,7 +136,9 @@ def run_script(lesson, *args, monkeypatch):
 
 def one_paragraph(err):
     """The error text, on one line, after checking that it is one paragraph with no traceback."""
-    assert err.strip() and "Traceback" not in err and "\n\n" not in err.strip() and "\x1b[" not in err, err
+    assert (
+        err.strip() and "Traceback" not in err and "\n\n" not in err.strip() and "\x1b[" not in err
+    ), err
     return " ".join(err.split())
 
 
@@ -132,9 +150,15 @@ def assert_png(path):
 PRINTED = {
     "01_tensors.py": ["matmul, out= of dtype torch.float64: raises", "n: [2. 2. 2. 2. 2.]"],
     "02_data.py": [f"Training samples: {N_TRAIN}", "all 16 images and labels equal the originals"],
-    "03_transforms.py": ["ToTensor: shape (1, 28, 28), dtype torch.float32, max 1.000", "values [7.0]"],
+    "03_transforms.py": [
+        "ToTensor: shape (1, 28, 28), dtype torch.float32, max 1.000",
+        "values [7.0]",
+    ],
     "04_model.py": ["After nn.Flatten: torch.Size([3, 784])", "Total parameters: 669,706"],
-    "05_autograd.py": ["loss.grad_fn's inputs: ['AddBackward0', None]", "torch.Size([5, 4])."],  # not cut
+    "05_autograd.py": [
+        "loss.grad_fn's inputs: ['AddBackward0', None]",
+        "torch.Size([5, 4]).",
+    ],  # not cut
 }
 
 
@@ -161,7 +185,9 @@ def test_06_then_07_cell_by_cell(workdir, monkeypatch):
     edits = [("epochs=10", "epochs=3"), ('optimizer="sgd"', 'optimizer="adam"')]
     ns, out = run_cells("06_train.py", monkeypatch, edits=edits)
     trained = ns["accuracies"][-1]
-    assert "epochs: 3, batch size: 64, optimizer: adam" in out and trained > 0.6, out  # chance is 10%
+    assert "epochs: 3, batch size: 64, optimizer: adam" in out and trained > 0.6, (
+        out
+    )  # chance is 10%
     assert out.count("Epoch 3\n") == 2 and "Epoch 4\n" not in out  # the loop cell ran twice
     assert "Saved weights: outputs/model_weights.pth (replacing those of an earlier run)" in out
     assert_png(workdir / "outputs" / "06_learning_curves.png")
@@ -179,7 +205,9 @@ def test_06_then_07_cell_by_cell(workdir, monkeypatch):
         assert line in out, f"{line!r} not in:\n{out}"
     assert re.search(r'Predicted: "[\w /-]+", Actual: "[\w /-]+"', out)
     assert_png(workdir / "outputs" / "07_predictions.png")
-    assert sum(path.stat().st_size for path in (workdir / "outputs").iterdir()) < 20e6  # no VGG16 file
+    assert (
+        sum(path.stat().st_size for path in (workdir / "outputs").iterdir()) < 20e6
+    )  # no VGG16 file
 
 
 SCRIPT_FLAGS = {  # 06 and 07 run as scripts in test_06_then_07_as_scripts
@@ -193,12 +221,15 @@ SCRIPT_FLAGS = {  # 06 and 07 run as scripts in test_06_then_07_as_scripts
 
 @pytest.fixture(scope="session", autouse=True)
 def start_method():
-    """forkserver where there is one (Linux, macOS), else spawn (Windows): a worker imports the script."""
+    """forkserver where there is one (Linux, macOS), else spawn (Windows): a worker imports the
+    script."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"
     from multiprocessing import forkserver
 
-    multiprocessing.set_forkserver_preload(["torch", "torchvision"])  # for 02's worker, while tests run
+    multiprocessing.set_forkserver_preload(
+        ["torch", "torchvision"]
+    )  # for 02's worker, while tests run
     forkserver.ensure_running()
     return "forkserver"
 
@@ -214,9 +245,14 @@ def test_lesson_as_a_script(lesson, workdir, monkeypatch, start_method):
     assert status == 0 and not err, err
     assert "Using " in out and re.search(r"Exercise \d\d\.1: not tried yet", out)
     if lesson == "02_data.py":
-        assert "Training samples: 300" in out and "Worker processes loading batches: 1 (num_workers=1)" in out
+        assert (
+            "Training samples: 300" in out
+            and "Worker processes loading batches: 1 (num_workers=1)" in out
+        )
         assert_png(workdir / "figures" / "02_first_image.png")
-        assert not (workdir / "outputs").exists()  # the default folder: a worker running 02 again makes it
+        assert not (
+            workdir / "outputs"
+        ).exists()  # the default folder: a worker running 02 again makes it
 
 
 def test_06_then_07_as_scripts(workdir, monkeypatch):
@@ -226,7 +262,9 @@ def test_06_then_07_as_scripts(workdir, monkeypatch):
     assert "Training on 500 samples, testing on 200; epochs: 1" in out and "for 1 epoch(s)" in out
     trained = printed_accuracy(out, "Final test accuracy")
     shutil.move(workdir / "outputs" / "model_weights.pth", workdir / "mine.pth")
-    status, out, err = run_script("07_save_load.py", "--weights", "mine.pth", monkeypatch=monkeypatch)
+    status, out, err = run_script(
+        "07_save_load.py", "--weights", "mine.pth", monkeypatch=monkeypatch
+    )
     assert status == 0 and not err, err
     assert printed_accuracy(out, "Test accuracy of these weights") == trained
 
@@ -240,31 +278,98 @@ def make_bad_files(workdir):
     (workdir / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     torch.save(common.NeuralNetwork(), workdir / "whole.pth")
     torch.save(torch.nn.Linear(3, 2).state_dict(), workdir / "other.pth")
-    torch.save({"epoch": 1, "model_state_dict": common.NeuralNetwork().state_dict()}, workdir / "saved.pth")
+    torch.save(
+        {"epoch": 1, "model_state_dict": common.NeuralNetwork().state_dict()}, workdir / "saved.pth"
+    )
 
 
 BAD_INPUTS = [  # (lesson, flags, what the message says, exit status: argparse's 2 for a bad flag)
-    ("06_train.py", ["--data-dir", "nothing/here"], "Without internet, download its four files (", 1),
-    ("03_transforms.py", ["--data-dir", "~/fashion"], "/data holds it. Run again with --data-dir data.", 1),
+    (
+        "06_train.py",
+        ["--data-dir", "nothing/here"],
+        "Without internet, download its four files (",
+        1,
+    ),
+    (
+        "03_transforms.py",
+        ["--data-dir", "~/fashion"],
+        "/data holds it. Run again with --data-dir data.",
+        1,
+    ),
     ("03_transforms.py", ["--data-dir", "data/FashionMNIST/raw"], "is inside the data set", 1),
     ("06_train.py", ["--epochs", "0"], "argument --epochs: must be at least 1, got '0'", 2),
-    ("06_train.py", ["--epoch", "3"], "unrecognized arguments: --epoch 3; did you mean --epochs?", 2),
+    (
+        "06_train.py",
+        ["--epoch", "3"],
+        "unrecognized arguments: --epoch 3; did you mean --epochs?",
+        2,
+    ),
     ("06_train.py", ["--lr", "-0.1"], "argument --lr: must be a finite number above 0", 2),
     ("06_train.py", ["--optimizer", "adamw"], "argument --optimizer: invalid choice: 'adamw'", 2),
-    ("06_train.py", ["--device", "cuda:99"], "--device: 'cuda:99' is not a device of this machine: cpu", 2),
-    ("04_model.py", ["--device", "gpu"], "argument --device: 'gpu' is not a device of this machine", 2),
+    (
+        "06_train.py",
+        ["--device", "cuda:99"],
+        "--device: 'cuda:99' is not a device of this machine: cpu",
+        2,
+    ),
+    (
+        "04_model.py",
+        ["--device", "gpu"],
+        "argument --device: 'gpu' is not a device of this machine",
+        2,
+    ),
     ("02_data.py", ["--num-workers", "99999"], "argument --num-workers: must be from 0 to", 2),
-    ("06_train.py", ["--output-dir", "a_file"], "argument --output-dir: a_file cannot be written", 2),
-    ("06_train.py", ["--lr", "1e30", "--epochs", "2"], "after 1 epoch(s) the test loss went from", 1),
-    ("06_train.py", ["--optimizer", "adam", "--lr", "10", "--epochs", "1"], "did not learn enough", 1),
+    (
+        "06_train.py",
+        ["--output-dir", "a_file"],
+        "argument --output-dir: a_file cannot be written",
+        2,
+    ),
+    (
+        "06_train.py",
+        ["--lr", "1e30", "--epochs", "2"],
+        "after 1 epoch(s) the test loss went from",
+        1,
+    ),
+    (
+        "06_train.py",
+        ["--optimizer", "adam", "--lr", "10", "--epochs", "1"],
+        "did not learn enough",
+        1,
+    ),
     ("06_train.py", ["--lr", "1e-9", "--epochs", "1", "--subset", "100"], "if it barely moved", 1),
-    ("06_train.py", ["--data-dir", "a_file/data"], "a_file is a file: name the folder that holds", 2),
+    (
+        "06_train.py",
+        ["--data-dir", "a_file/data"],
+        "a_file is a file: name the folder that holds",
+        2,
+    ),
     ("07_save_load.py", ["--weights", "missing.pth"], "saved by torch.save (FileNotFoundError", 2),
-    ("07_save_load.py", ["--weights", "text.pth"], "text.pth is not a state_dict of NeuralNetwork", 2),
+    (
+        "07_save_load.py",
+        ["--weights", "text.pth"],
+        "text.pth is not a state_dict of NeuralNetwork",
+        2,
+    ),
     ("07_save_load.py", ["--weights", "picture.png"], "picture.png is not a state_dict of", 2),
-    ("07_save_load.py", ["--weights", "whole.pth"], "Unsupported global: GLOBAL common.NeuralNetwork", 2),
-    ("07_save_load.py", ["--weights", "other.pth"], 'Missing key(s) in state_dict: "linear_relu_stack', 2),
-    ("07_save_load.py", ["--weights", "saved.pth"], 'Unexpected key(s) in state_dict: "epoch", "model_', 2),
+    (
+        "07_save_load.py",
+        ["--weights", "whole.pth"],
+        "Unsupported global: GLOBAL common.NeuralNetwork",
+        2,
+    ),
+    (
+        "07_save_load.py",
+        ["--weights", "other.pth"],
+        'Missing key(s) in state_dict: "linear_relu_stack',
+        2,
+    ),
+    (
+        "07_save_load.py",
+        ["--weights", "saved.pth"],
+        'Unexpected key(s) in state_dict: "epoch", "model_',
+        2,
+    ),
 ]
 
 
@@ -278,15 +383,24 @@ def test_bad_input_is_one_clear_paragraph(lesson, flags, message, status, workdi
     assert result[0] == status, result
     text = one_paragraph(result[2])
     assert message in text, text
-    assert (workdir / "outputs" / "model_weights.pth").read_bytes() == before  # nothing saved is lost
-    assert not any((workdir / name).exists() for name in ("nothing", "fashion"))  # no folder left behind
+    assert (
+        workdir / "outputs" / "model_weights.pth"
+    ).read_bytes() == before  # nothing saved is lost
+    assert not any(
+        (workdir / name).exists() for name in ("nothing", "fashion")
+    )  # no folder left behind
     if status == 2:  # a bad flag is found before any work
         assert text.startswith("usage: ") and "Epoch" not in result[1]
     if "inside the data set" in message:
         assert text.endswith(f"Run again with --data-dir {(workdir / 'data').resolve()}.")
-        assert not (workdir / "data" / "FashionMNIST" / "FashionMNIST").exists()  # nothing made there
+        assert not (
+            workdir / "data" / "FashionMNIST" / "FashionMNIST"
+        ).exists()  # nothing made there
     if message.startswith("Without internet"):  # where to get the files, and where to put them
-        assert common.DATA_SOURCE in text and f"{workdir.resolve()}/nothing/here/FashionMNIST/raw " in text
+        assert (
+            common.DATA_SOURCE in text
+            and f"{workdir.resolve()}/nothing/here/FashionMNIST/raw " in text
+        )
 
 
 def test_errors_in_a_notebook_are_one_clear_paragraph(workdir, monkeypatch):
@@ -430,8 +544,9 @@ def test_your_own_script_reads_flags_and_keeps_its_workers(beside_common, tmp_pa
     method = multiprocessing.get_start_method(allow_none=True)
     multiprocessing.set_start_method("forkserver", force=True)  # a worker imports the script
     try:
-        result = run_script(tmp_path / "my_script.py", "--num-workers", "1", "--lr", "0.5",
-                            monkeypatch=monkeypatch)
+        result = run_script(
+            tmp_path / "my_script.py", "--num-workers", "1", "--lr", "0.5", monkeypatch=monkeypatch
+        )
     finally:
         multiprocessing.set_start_method(method, force=True)
     assert result[:2] == (0, "lr 0.5 batches [[0, 1], [4, 9]]\n"), result
@@ -454,14 +569,21 @@ def test_house_style():
     """Rules of style, not behaviour (../shared/STYLE.md): how the lessons read as notebooks."""
     for lesson in LESSONS:
         text = (REPO / lesson).read_text(encoding="utf-8")
-        assert text.startswith(f"# %% [markdown]\n# # {lesson[:2]} · "), lesson  # the cover page, a title
-        assert re.search(r"(?m)^# ## Settings 设置", text) and "# ## Further reading 延伸阅读\n# - [" in text
-        assert not re.search(r"(?m)^(# %% [^\[]|[ \t]+# %%|def main\()", text), lesson  # no hidden titles
+        assert text.startswith(f"# %% [markdown]\n# # {lesson[:2]} · "), (
+            lesson
+        )  # the cover page, a title
+        assert (
+            re.search(r"(?m)^# ## Settings 设置", text)
+            and "# ## Further reading 延伸阅读\n# - [" in text
+        )
+        assert not re.search(r"(?m)^(# %% [^\[]|[ \t]+# %%|def main\()", text), (
+            lesson
+        )  # no hidden titles
         names = re.search(r"(?m)^from common import (.*)$", text).group(1).split(", ")
         assert len(names) <= 5, f"{lesson} imports {len(names)} names from common.py"
         assert 2 <= len(re.findall(r"(?m)^# Exercise \d\d\.\d:", text)) <= 3, lesson
         assert 3 <= text.count("# Predict before you run:") <= 5, lesson
-        # jupytext reads a comment that starts with a shell command (cat, ls, ...) as an escaped magic
+        # jupytext reads a comment that starts with a shell command (cat, ls, ...) as a magic
         assert not re.search(r"(?m)^# (cat|cd|cp|ls|mv|rm|mkdir|echo)( |$)", text), lesson
 
 
@@ -476,7 +598,7 @@ IMAGE_CLASSES = ["ant", "bee", "cat", "dog"]
 
 @pytest.fixture(scope="session")
 def image_folder(tmp_path_factory):
-    """30 noisy RGB PNG images per class, of two sizes; class k has a light bar at columns 2 + 5k."""
+    """30 noisy RGB PNG images per class, of two sizes; class k has a light bar at column 2 + 5k."""
     from PIL import Image
 
     root = tmp_path_factory.mktemp("photos")
@@ -493,13 +615,15 @@ def image_folder(tmp_path_factory):
 
 def run_your_images(folder, *runs, start_method=None):
     """`python your_images.py args` for each list of args, one after the other in one new Python
-    (it imports torch once), in `folder` beside a copy of the script; returns what it printed."""
+    (it imports torch once), in `folder` beside a copy of the script; returns the ended process."""
     import subprocess
 
     shutil.copy(REPO / "your_images.py", folder)
     code = "import multiprocessing, runpy, sys"
     if start_method:
         code += f"; multiprocessing.set_start_method({start_method!r})"
+    if start_method == "forkserver":  # workers fork from a server that imported torch once
+        code += "; multiprocessing.set_forkserver_preload(['torch', 'torchvision'])"
     for args in runs:
         argv = ["your_images.py", *map(str, args)]
         code += f"; sys.argv = {argv!r}; runpy.run_path('your_images.py', run_name='__main__')"
@@ -560,6 +684,6 @@ def test_your_images_mistakes_are_one_clear_paragraph(
     (tmp_path / "empty" / "cats").mkdir(parents=True)  # a class folder without images
     (tmp_path / "notes.txt").write_text("not an image")
     flags = [image_folder if flag == "photos" else flag for flag in flags]
-    status, out, err = run_script("your_images.py", *flags, monkeypatch=monkeypatch)
+    status, _, err = run_script("your_images.py", *flags, monkeypatch=monkeypatch)
     assert status == 1 and message in one_paragraph(err), err
     assert not (tmp_path / "outputs").exists()
