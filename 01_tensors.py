@@ -105,7 +105,7 @@ for space in namespaces:
         if not name.startswith("_") and callable(thing) and not inspect.isclass(thing):
             names.add(name)
 twins = [name for name in names if name.endswith("_") and name[:-1] in names]
-backend = ("cudnn_", "miopen_", "mkldnn_", "fbgemm_", "quantized_", "native_")
+backend = ("cudnn_", "miopen_", "mkldnn_", "fbgemm_")
 kernels = [name for name in names if name.startswith(backend)]
 print(f"Distinct public function names: {len(names)}")
 print(f"  among them in-place twins: {len(twins)}, backend kernels: {len(kernels)}\n")
@@ -113,9 +113,10 @@ assert len(names) > 1000 and len(twins) > 100
 
 # %% [markdown]
 # ## Moving a tensor to the device
-# Tensors are made on the CPU unless a creation function is given `device=`; `.to(device)`
-# copies one there. Copies take time, so training moves the model once and each batch as it
-# comes (lessons 02 and 06). The settings cell chose the device with `torch.accelerator`
+# Creation functions make tensors on the CPU by default; `device=` chooses another, and the
+# `*_like` functions and operations keep their input's device. `.to(device)` copies a tensor.
+# Copies take time, so training moves the model once and each batch as it comes (lessons 02
+# and 06). The settings cell chose the device with `torch.accelerator`
 # (PyTorch 2.6 and newer), which finds whichever accelerator this PyTorch build supports: CUDA
 # (NVIDIA GPUs, and AMD GPUs in ROCm builds), Apple's MPS, Intel's XPU, ... Older code asks
 # `torch.cuda.is_available()`, which knows only the CUDA device type.

@@ -177,10 +177,12 @@ print(f"\nBatches of 64: {len(train_dataloader)} for training, {len(test_dataloa
 # %% [markdown]
 # ### Worker processes and `if __name__ == "__main__":`
 # Under *spawn* (Windows, macOS) each worker is a fresh Python that imports your script again,
-# so every line outside `if __name__ == "__main__":` runs once more per worker. Under
-# *forkserver* (Linux from Python 3.14) one fresh server process imports it once and forks the
-# workers (each worker imports it on Pythons without CPython's fix for gh-126631, such as 3.11).
-# So put your own script's code in a `main()` called under that guard. These lessons stay
+# so every line outside `if __name__ == "__main__":` runs once more per worker, and again on
+# every pass, as each pass starts new workers (unless `persistent_workers=True`). Under
+# *forkserver* (Linux from Python 3.14) the workers are forked from one server process; with
+# CPython's fix for gh-126631 (3.13.8 and newer, 3.14.1 and newer) the server imports the
+# script once, and on older Pythons, such as 3.11 or 3.14.0, every worker does. So put your own
+# script's code in a `main()` called under that guard. These lessons stay
 # top-level for stepping through, and `parse_settings` stops workers from importing them again.
 
 # %% [markdown]

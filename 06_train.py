@@ -90,18 +90,18 @@ test_dataloader = DataLoader(test_set, batch_size=1000, pin_memory=pin)
 # ## Loss Function 损失函数
 # It measures how wrong a prediction is; training minimizes it. `nn.MSELoss` suits
 # regression, `nn.NLLLoss` classification; `nn.CrossEntropyLoss` is `LogSoftmax` followed by
-# `NLLLoss`, so the model outputs raw logits. Checked here on one test batch, with lesson
-# 04's `NeuralNetwork` (imported from `common.py`), untrained:
+# `NLLLoss`, so the model outputs raw logits. Checked here on one test batch, with an
+# untrained copy of lesson 04's `NeuralNetwork` (imported from `common.py`):
 
 # %%
 loss_fn = nn.CrossEntropyLoss()
 torch.manual_seed(args.seed)
-model = NeuralNetwork().to(device)
+untrained = NeuralNetwork().to(device)
 X, y = next(iter(test_dataloader))  # (1000, 1, 28, 28) uint8, (1000,) int64
 X = to_dtype(X.to(device), torch.float32, scale=True)  # 0..255 -> 0..1: see the train loop
 y = y.to(device)
 with torch.no_grad():
-    logits = model(X)  # (1000, 10)
+    logits = untrained(X)  # (1000, 10)
     untrained_loss = loss_fn(logits, y).item()
     same = nn.NLLLoss()(nn.LogSoftmax(dim=1)(logits), y).item()
     torch.testing.assert_close(untrained_loss, same)
@@ -117,14 +117,14 @@ print(f"Untrained loss: {untrained_loss:.4f} (a uniform guess: ln {len(classes)}
 
 # %%
 torch.manual_seed(args.seed)
-model = NeuralNetwork().to(device)  # untrained again: a second run of this cell does the same
-optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # a large lr, to see one step's effect
-optimizer.zero_grad()
-loss = loss_fn(model(X), y)
+demo_model = NeuralNetwork().to(device)  # a new untrained copy: a second run does the same
+demo_optimizer = torch.optim.SGD(demo_model.parameters(), lr=0.1)  # a large lr, to see one step
+demo_optimizer.zero_grad()
+loss = loss_fn(demo_model(X), y)
 loss.backward()
-optimizer.step()
+demo_optimizer.step()
 with torch.no_grad():
-    after = loss_fn(model(X), y)
+    after = loss_fn(demo_model(X), y)
 print(f"One SGD step on this batch: loss {loss.item():.4f} -> {after.item():.4f}")
 
 
@@ -226,7 +226,8 @@ elapsed = time.perf_counter() - start_time
 print("Done!")
 epochs_done = len(train_losses)
 samples_per_second = epochs_done * len(train_set) / elapsed
-print(f"Time: {elapsed:.1f} s for {epochs_done} epoch(s) ({samples_per_second:,.0f} samples/s)")
+print(f"Time: {elapsed:.1f} s for {epochs_done} epoch(s)", end=" ")
+print(f"({samples_per_second:,.0f} training samples/s, tests included)")
 
 # %% [markdown]
 # ## Did it learn? 学到了吗
@@ -257,11 +258,13 @@ print(f"Final test accuracy: {100 * accuracies[-1]:.1f}% (untrained: {100 * accu
 # generalizes: *overfitting*. To choose how many epochs to train, or which epoch's weights to
 # keep, hold out a *validation* split of the training set and watch its loss
 # (`your_images.py` does); choosing by the test loss would make the test accuracy an
-# optimistic guess. The test set is for the one final measurement.
+# optimistic guess. The test set is for the one final measurement; here, as in the tutorial,
+# the test after each epoch only draws the curves, and nothing is tuned by it.
 #
 # The default settings end at about 71%, their loss still falling: plain SGD at lr 1e-3 takes
 # small steps. Adam divides each parameter's step by the root of a running mean of its squared
-# gradients, so every step is about `lr` in size, whatever the gradient's scale;
+# gradients, so a step's size no longer follows the gradient's scale: at most about `lr`, and
+# smaller where the gradients disagree from batch to batch.
 # `--optimizer adam --lr 3e-4 --epochs 20` reaches about 89% with the same network.
 
 # %%

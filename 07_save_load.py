@@ -77,7 +77,8 @@ model.eval()
 
 # %% [markdown]
 # ## Check it: the accuracy that 06_train.py printed at its end
-# The same test images, batches of 1000 and uint8 -> float conversion as in 06.
+# The same test images (give 07 the `--subset` you gave 06, if any), batches of 1000 and
+# uint8 -> float conversion as in 06.
 
 # %%
 test_data = datasets.FashionMNIST(root=args.data_dir, train=False, download=True)
@@ -214,13 +215,13 @@ for _ in range(2):  # epochs 1 and 2
 # One epoch, then save a checkpoint:
 
 # %%
-model = NeuralNetwork().to(device)
-model.load_state_dict(initial)
-optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-loss = train_one_epoch(model, loss_fn, optimizer, X_train, y_train)
+checkpointed = NeuralNetwork().to(device)
+checkpointed.load_state_dict(initial)
+optimizer = torch.optim.Adam(checkpointed.parameters(), lr=1e-3)
+loss = train_one_epoch(checkpointed, loss_fn, optimizer, X_train, y_train)
 checkpoint = {
     "epoch": 1,  # epochs done
-    "model_state_dict": model.state_dict(),
+    "model_state_dict": checkpointed.state_dict(),
     "optimizer_state_dict": optimizer.state_dict(),
     "loss": loss,
 }
@@ -231,14 +232,14 @@ print(f"\nSaved a checkpoint after epoch 1 (loss {loss:.4f}): {outputs / '07_che
 # Later, perhaps in a new process: rebuild both, load both, train on.
 
 # %%
-model = NeuralNetwork().to(device)
-optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+resumed = NeuralNetwork().to(device)
+optimizer = torch.optim.Adam(resumed.parameters(), lr=1e-3)
 checkpoint = torch.load(outputs / "07_checkpoint.pth", map_location=device, weights_only=True)
-model.load_state_dict(checkpoint["model_state_dict"])
+resumed.load_state_dict(checkpoint["model_state_dict"])
 optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
 for _ in range(checkpoint["epoch"], 2):  # epoch 2 only: epoch 1 is in the checkpoint
-    train_one_epoch(model, loss_fn, optimizer, X_train, y_train)
-pairs = list(zip(model.parameters(), unbroken.parameters(), strict=True))
+    train_one_epoch(resumed, loss_fn, optimizer, X_train, y_train)
+pairs = list(zip(resumed.parameters(), unbroken.parameters(), strict=True))
 if device.type == "cpu":  # the same operations in the same order: bit for bit
     same = all(torch.equal(p, q) for p, q in pairs)
 else:  # accelerators may pick kernels that round differently from run to run

@@ -81,8 +81,11 @@ def reason(err: BaseException) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # terminal colour codes, as torch.load adds
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     causes = ("WeightsUnpickler error", "Missing key", "Unexpected key", "size mismatch")
-    telling = [line for line in lines if line.startswith(causes)]
-    return f"{type(err).__name__}: {'; '.join(telling or lines[:1])}"
+    telling = [line for line in lines if line.startswith(causes)] or lines
+    text = " ".join(telling)
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(err).__name__}: {text}"
 
 
 # The settings' checks. Each takes the text of a flag (or of a default) and returns its value,
@@ -210,13 +213,17 @@ def parse_settings(**defaults: Any) -> argparse.Namespace:
         # it from the top; with this spec they do not (lesson 02 shows why your scripts want
         # `if __name__ == "__main__":` instead).
         sys.modules["__main__"].__spec__ = importlib.machinery.ModuleSpec("__main__", None)
-    parser = argparse.ArgumentParser(allow_abbrev=False, exit_on_error=script is not None)
+    # exit_on_error=False: a bad default gets our message below, a bad flag argparse's own
+    parser = argparse.ArgumentParser(allow_abbrev=False, exit_on_error=False)
     for name, default in defaults.items():
         add_setting(parser, name, default)
     if script is None:  # a notebook's kernel: sys.argv holds the kernel's flags, not ours
         args = parser.parse_args([])
     else:
-        args, extra = parser.parse_known_args()
+        try:
+            args, extra = parser.parse_known_args()
+        except argparse.ArgumentError as err:  # a bad flag: usage, the error, exit status 2
+            parser.error(str(err))
         if extra:
             close = difflib.get_close_matches(extra[0], [flag(name) for name in defaults], 1)
             hint = f"; did you mean {close[0]}?" if close else ""
@@ -241,7 +248,7 @@ def checked_default(parser: argparse.ArgumentParser, name: str, default: Any) ->
     gets the same message as a bad flag."""
     try:
         return getattr(parser.parse_args([f"{flag(name)}={default}"]), name)
-    except argparse.ArgumentError as err:  # only in a notebook (exit_on_error=False)
+    except argparse.ArgumentError as err:
         fail(f"setting {name}={default!r}: {err.message}. Change it in the settings cell.")
 
 
