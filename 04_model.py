@@ -189,8 +189,9 @@ assert total == expected == 669_706
 # Exercise 04.1: counting by formula
 def count_parameters(sizes):
     """Given the sizes of a stack of nn.Linear layers, e.g. [784, 512, 512, 10] for this
-    lesson's network, return the number of their parameters, an int. Count from the sizes
-    alone: building the layers is not allowed here. Leave the list `sizes` as it is.
+    lesson's network, return the number of their parameters, an int (a 0-d integer tensor
+    will do too). Count from the sizes alone: building the layers is not allowed here. Leave
+    the list `sizes` as it is.
     Example: [3, 2] is one Linear(3, 2), with 3 * 2 weights and 2 biases: 8."""
     return ...  # your code
 

@@ -541,6 +541,8 @@ def check_02_1(folder_dataset: type) -> None:
                     raise Wrong(f"{item_case}, it has {len(item)} items; expected 2: image, label")
                 expect_close(item[0], pixels.unsqueeze(0), item_case, "the image")
                 expect_close(item[1], classes.index(name), item_case, "the label")
+                if isinstance(item[1], torch.Tensor):  # the right number, but not an int
+                    raise Wrong(f"{item_case}, the label is a Tensor; expected an int (.item())")
 
 
 def contents(dataset: Any) -> Any:
@@ -618,6 +620,7 @@ def check_03_1(make_normalize: Callable) -> None:
         ((50, 4, 4), [0.2, 0.5, 0.8], [0.1, 0.2, 0.05]),
         ((7, 2, 5), [-3.0, 100.0, 0.0], [20.0, 0.5, 1.5]),
         ((1, 3, 3), [0.9, 0.1, 0.4], [0.05, 0.1, 0.3]),
+        ((20, 8, 8), [10_000.0, -2000.0, 0.5], [1.0, 4.0, 0.1]),  # means far above the stds
     ]
     for (count, height, width), means, stds in cases:
         unit = standardizable(count, height, width, seed=count)
@@ -685,6 +688,7 @@ def check_04_1(count_parameters: Callable) -> None:
         ([5, 5, 5, 5, 5, 5], 150),  # five layers
         ([4096, 4097], 16_785_409),  # more than a float32 holds exactly
         ([784, 512, 512, 10], 669_706),
+        ([50_000, 50_000, 10], 2_500_550_010),  # more than an int32 holds
     ]
     building = ["torch.nn.Linear.__init__", "torch.nn.Module.__init__"]
     for sizes, expected in cases:
@@ -814,6 +818,7 @@ def check_05_1(grad_by_hand: Callable) -> None:
         torch.randn(2, 1, 3, generator=generator),  # a dimension of size 1
         torch.tensor([0.7]),  # a single number
         torch.tensor([-40.0, 25.5, 100.0], dtype=torch.float64),  # large values, float64
+        torch.tensor(1.5),  # no dimension at all: shape ()
     ]
     for x in cases:
         case = f"for x of shape {shape_text(x)}"
@@ -917,16 +922,30 @@ def accuracy_of_class(k: int, predicted: list, labels: list) -> float:
 
 
 class SmallBatchesOnly(nn.Linear):
-    """A linear model that takes at most `most` samples at a time."""
+    """A linear model that takes at most `most` samples at a time, and keeps one micro-batch's
+    graph at a time: the memory that gradient accumulation saves."""
 
     def __init__(self, inputs: int, outputs: int, most: int) -> None:
         super().__init__(inputs, outputs)
         self.most = most
+        self.waiting = 0  # outputs whose gradients backward() has not reached yet
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if len(x) > self.most:
             raise MemoryError(f"{len(x)} samples at once; this model takes at most {self.most}")
-        return super().forward(x)
+        if self.waiting > 0 and torch.is_grad_enabled():
+            raise MemoryError(
+                "one backward() for all the micro-batches keeps every graph: the whole batch's "
+                "memory. Call backward() once per micro-batch"
+            )
+        output = super().forward(x)
+        if output.requires_grad:
+            self.waiting += 1
+            output.register_hook(self.gradient_came_back)
+        return output
+
+    def gradient_came_back(self, gradient: torch.Tensor) -> None:
+        self.waiting -= 1
 
 
 @checker("06.2")
@@ -967,6 +986,7 @@ def expect_one_big_step(accumulated_step: Callable, arguments: tuple, case: str)
     before = [snapshot(argument) for argument in (loss_fn, optimizer, X, y)]
     steps = []
     hook = optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    model.waiting = 0  # whatever an earlier call left
     try:
         loss = call(accumulated_step, *arguments, case=case)
     finally:
