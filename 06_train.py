@@ -340,8 +340,10 @@ def accumulated_step(model, loss_fn, optimizer, X, y, micro_batches):
     """Make one optimizer step for the batch (X, y), feeding the model only len(X) //
     micro_batches samples at a time (as when a whole batch does not fit in memory;
     micro_batches divides len(X)), such that the step is the one a single pass over the whole
-    batch would make. loss_fn gives the mean loss over the samples it gets. Return the batch's
-    mean loss before the step, as a float. Call optimizer.step() once, and leave loss_fn,
+    batch would make. loss_fn gives the mean loss over the samples it gets. Call backward() on
+    each micro-batch's loss before the next micro-batch goes through the model: that frees its
+    graph, the memory accumulation saves. Return the batch's mean loss before the step, as a
+    float. Call optimizer.step() once, and leave loss_fn,
     optimizer's settings (its lr), X and y as they are. Each call is one step of training:
     the checker calls it again on the same model. Example: for 12 samples and
     micro_batches=4, the model sees 3 samples at a time."""

@@ -18,6 +18,7 @@ import random
 import tempfile
 import textwrap
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,8 @@ def raised_from(error: BaseException | None, expected: type[BaseException]) -> b
         if isinstance(error, expected):
             return True
         seen.append(error)
+        if error.__cause__ is None and error.__suppress_context__:  # `raise ... from None`
+            return False  # it hid the error it replaced
         error = error.__cause__ or error.__context__
     return False
 
@@ -525,6 +528,7 @@ def check_02_1(folder_dataset: type) -> None:
         with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
             root = Path(folder)
             samples = write_image_folders(root, folders)
+            (root / ".DS_Store").write_bytes(b"")  # a file beside the folders: no class
             names = [name for name, file_numbers in folders]
             classes = sorted(names)
             case = f"for class folders {names}"
@@ -769,8 +773,8 @@ def expect_deeper_layers(
     applied = between(calls, -1, linear[0], skip=nn.Flatten)
     if first[1].shape != flat.shape or not torch.allclose(first[1], flat):
         raise Wrong(
-            f"{case}, the first Linear layer gets {applied or 'other values'}; expected the "
-            "flattened images themselves"
+            f"{case}, the first Linear layer gets what {applied or 'something else'} gives; "
+            "expected the flattened images themselves"
         )
     for number, (start, end) in enumerate(zip(linear[:-1], linear[1:], strict=True), 1):
         before, after = calls[start][2], calls[end][1]
@@ -807,6 +811,7 @@ def between(calls: list, start: int, end: int, skip: type = nn.Identity) -> str:
 
 
 AUTOGRAD = ["torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad"]
+NO_AUTOGRAD = "no automatic differentiation (backward(), torch.autograd, torch.func): by hand"
 
 
 @checker("05.1")
@@ -826,7 +831,7 @@ def check_05_1(grad_by_hand: Callable) -> None:
             case = f"for x = {x.tolist()}"
         expected = derivative(lambda t: (t**2 * torch.sin(t)).sum(), x)
         given = x.clone()
-        with forbid(grad_by_hand, *AUTOGRAD, why="work the derivative out by hand"):
+        with forbid(grad_by_hand, *AUTOGRAD, why=NO_AUTOGRAD):
             result = call(grad_by_hand, given, case=case)
         unchanged(x, given, "x", case)
         expect_no_grad(given, "x", case)
@@ -850,7 +855,7 @@ def check_05_2(mse_gradient: Callable) -> None:
         case = f"for X of shape ({samples}, {features})"
         expected = derivative(lambda w, X, y: ((X @ w - y) ** 2).mean(), w, X, y)
         arguments = [X.clone(), w.clone(), y.clone()]
-        with forbid(mse_gradient, *AUTOGRAD, why="work the gradient out by hand"):
+        with forbid(mse_gradient, *AUTOGRAD, why=NO_AUTOGRAD):
             result = call(mse_gradient, *arguments, case=case)
         for name, before, after in zip("Xwy", (X, w, y), arguments, strict=True):
             unchanged(before, after, name, case)
@@ -928,24 +933,23 @@ class SmallBatchesOnly(nn.Linear):
     def __init__(self, inputs: int, outputs: int, most: int) -> None:
         super().__init__(inputs, outputs)
         self.most = most
-        self.waiting = 0  # outputs whose gradients backward() has not reached yet
+        self.graphs = []  # a weak reference to a tensor each graph holds until backward()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if len(x) > self.most:
             raise MemoryError(f"{len(x)} samples at once; this model takes at most {self.most}")
-        if self.waiting > 0 and torch.is_grad_enabled():
+        waiting = [graph for graph in self.graphs if graph() is not None]
+        if waiting and torch.is_grad_enabled():
             raise MemoryError(
-                "one backward() for all the micro-batches keeps every graph: the whole batch's "
-                "memory. Call backward() once per micro-batch"
+                "call backward() on each micro-batch's loss before the next one goes through "
+                "the model: one backward() for all of them keeps every graph in memory"
             )
         output = super().forward(x)
         if output.requires_grad:
-            self.waiting += 1
-            output.register_hook(self.gradient_came_back)
+            marker = torch.ones(())  # the graph keeps it until backward() or until it is freed
+            self.graphs = [weakref.ref(marker)]
+            output = output * marker
         return output
-
-    def gradient_came_back(self, gradient: torch.Tensor) -> None:
-        self.waiting -= 1
 
 
 @checker("06.2")
@@ -986,7 +990,7 @@ def expect_one_big_step(accumulated_step: Callable, arguments: tuple, case: str)
     before = [snapshot(argument) for argument in (loss_fn, optimizer, X, y)]
     steps = []
     hook = optimizer.register_step_post_hook(lambda *_: steps.append(1))
-    model.waiting = 0  # whatever an earlier call left
+    model.graphs = []  # whatever an earlier call left
     try:
         loss = call(accumulated_step, *arguments, case=case)
     finally:

@@ -671,7 +671,9 @@ def test_your_images_resumes_exactly(image_folder, tmp_path):
 YOUR_IMAGES_MISTAKES = [  # (flags, what the message says); "photos": the image folder
     (["empty"], "cannot read images from empty (FileNotFoundError: Found no valid file for the"),
     (["nothing/here"], "cannot read images from nothing/here (FileNotFoundError: [Errno 2]"),
-    (["photos", "--predict", "notes.txt"], "notes.txt is not an image Pillow can read (Unid"),
+    (["--predict", "notes.txt"], "cannot read notes.txt as an image (UnidentifiedImageError"),
+    (["broken"], "an image in broken cannot be read (UnidentifiedImageError: cannot identify"),
+    (["--epochs", "1"], "give the folder of your images: python your_images.py photos"),
     (["photos", "--resume"], f"no checkpoint at {Path('outputs', 'checkpoint.pth')}: train first"),
 ]
 
@@ -683,6 +685,9 @@ def test_your_images_mistakes_are_one_clear_paragraph(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty" / "cats").mkdir(parents=True)  # a class folder without images
     (tmp_path / "notes.txt").write_text("not an image")
+    shutil.copytree(image_folder, tmp_path / "broken")
+    class_folder = next(path for path in (tmp_path / "broken").iterdir() if path.is_dir())
+    (class_folder / "broken.png").write_text("not an image either")
     flags = [image_folder if flag == "photos" else flag for flag in flags]
     status, _, err = run_script("your_images.py", *flags, monkeypatch=monkeypatch)
     assert status == 1 and message in one_paragraph(err), err

@@ -4,7 +4,7 @@ sized from the data (04), train_loop and test_loop (06), a checkpoint every epoc
 
     python your_images.py photos --epochs 10            # writes outputs/checkpoint.pth
     python your_images.py photos --epochs 20 --resume   # epochs 11 to 20, from that checkpoint
-    python your_images.py photos --predict new.jpg      # one image, with the training transform
+    python your_images.py --predict new.jpg             # one image, with the training transform
 """
 
 import argparse
@@ -19,9 +19,10 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 
-# Under spawn and forkserver (Windows, macOS, Linux from Python 3.14) each DataLoader worker
-# imports this file again: the work sits in main(), under `if __name__ == "__main__":` at the
-# end, and what a worker may need (a Dataset or transform of your own) at the top level.
+# Under spawn (Windows, macOS) each DataLoader worker imports this file again, on every pass
+# over the data; under forkserver (Linux from Python 3.14) the server or each worker does. So
+# the work sits in main(), under `if __name__ == "__main__":` at the end, and what a worker may
+# need (a Dataset or transform of your own) at the top level.
 def make_transform(image_size, mean, std):
     """Image -> float tensor (3, image_size, image_size), each colour channel standardized."""
     return v2.Compose(
@@ -101,6 +102,14 @@ def stop(message):
     sys.exit(f"error: {message}")  # Python prints the text on stderr, exits with status 1
 
 
+def unreadable(folder, err):
+    last = str(err).strip().splitlines()[-1]  # from a worker, the original error comes last
+    stop(
+        f"an image in {folder} cannot be read ({type(err).__name__}: {last}). Remove or replace "
+        "it, then run again."
+    )
+
+
 def load_checkpoint(path):
     if not path.is_file():
         stop(f"no checkpoint at {path}: train first, or give the --output-dir of that run.")
@@ -113,7 +122,7 @@ def predict(image_path, checkpoint_path, device):
         with Image.open(image_path) as image:
             image = image.convert("RGB")  # as ImageFolder reads its images
     except OSError as err:
-        stop(f"{image_path} is not an image Pillow can read ({type(err).__name__}: {err}).")
+        stop(f"cannot read {image_path} as an image ({type(err).__name__}: {err}).")
     checkpoint = load_checkpoint(checkpoint_path)
     classes, image_size = checkpoint["classes"], checkpoint["flags"]["--image-size"]
     # The training transform, with the training images' statistics: anything else shifts every input
@@ -130,12 +139,19 @@ def predict(image_path, checkpoint_path, device):
 
 def parse_args():
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("folder", type=Path, help="your images, in one sub-folder per class")
+    parser.add_argument(
+        "folder",
+        type=Path,
+        nargs="?",
+        help="your images, one sub-folder per class (not read with --predict)",
+    )
     parser.add_argument("--epochs", type=int, default=10, help="the total, resumed epochs included")
     parser.add_argument("--batch-size", type=int, default=64, help="images per training step")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
-    parser.add_argument("--image-size", type=int, default=32, help="images resized to N x N pixels")
-    parser.add_argument("--subset", type=int, help="N images at random (None: all)")
+    parser.add_argument(
+        "--image-size", type=int, default=32, metavar="N", help="images resized to N x N pixels"
+    )
+    parser.add_argument("--subset", type=int, metavar="N", help="N images at random (None: all)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share kept for validation")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same run")
@@ -159,6 +175,8 @@ def main():
     if args.predict:
         predict(args.predict, checkpoint_path, device)
         return
+    if args.folder is None:
+        stop("give the folder of your images: python your_images.py photos")
 
     try:
         dataset = datasets.ImageFolder(args.folder)  # classes: the sub-folders' names, sorted
@@ -175,6 +193,8 @@ def main():
     order = order[: args.subset].tolist()  # [:None] keeps them all
     val_count = max(1, round(args.val_fraction * len(order)))
     train_set, val_set = Subset(dataset, order[val_count:]), Subset(dataset, order[:val_count])
+    if not train_set:
+        stop(f"{args.folder} holds too few images: {len(order)}, and validation keeps {val_count}.")
     classes = dataset.classes
     print(f"{len(order)} images of {len(classes)} classes ({', '.join(classes)}): ", end="")
     print(f"{len(train_set)} for training, {len(val_set)} for validation")
@@ -189,15 +209,17 @@ def main():
         "--seed": args.seed,
         "--batch-size": args.batch_size,
         "--lr": args.lr,
+        "images": len(dataset),  # one image more or less would change the split
     }
     if args.resume:
         checkpoint = load_checkpoint(checkpoint_path)
         saved = checkpoint["flags"]
         changed = [f"{flag} {value}" for flag, value in saved.items() if value != flags[flag]]
         if changed or checkpoint["classes"] != classes:
+            changed_text = " ".join(changed).replace("--subset None", "no --subset")
             stop(
-                f"{checkpoint_path} is of another run: resume with its folder, of classes "
-                f"{checkpoint['classes']}, and its flags, {' '.join(changed) or 'the same'}."
+                f"{checkpoint_path} is of another run: resume with its images (classes "
+                f"{checkpoint['classes']}) and its settings: {changed_text or 'the same'}."
             )
         if checkpoint["epoch"] >= args.epochs:  # --epochs counts the epochs already done
             stop(f"{checkpoint_path} is after epoch {checkpoint['epoch']}: ask for more epochs.")
@@ -205,7 +227,10 @@ def main():
     else:  # the statistics of the training images alone: validation images stay unseen
         dataset.transform = make_transform(args.image_size, mean=[0, 0, 0], std=[1, 1, 1])
         loader = DataLoader(train_set, batch_size=args.batch_size, num_workers=args.num_workers)
-        mean, std = channel_stats(loader)
+        try:
+            mean, std = channel_stats(loader)
+        except OSError as err:  # a file ImageFolder listed, but Pillow cannot read
+            unreadable(args.folder, err)
     dataset.transform = make_transform(args.image_size, mean, std)
 
     torch.manual_seed(args.seed)  # the network's first weights
@@ -230,8 +255,11 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     print(f"Guessing at random would be right {100 / len(classes):.1f}% of the time")
     for epoch in range(start, args.epochs):
-        train_loss = train_loop(train_loader, model, loss_fn, optimizer, device)
-        accuracy, val_loss = test_loop(val_loader, model, loss_fn, device)
+        try:
+            train_loss = train_loop(train_loader, model, loss_fn, optimizer, device)
+            accuracy, val_loss = test_loop(val_loader, model, loss_fn, device)
+        except OSError as err:
+            unreadable(args.folder, err)
         print(f"Epoch {epoch + 1}: training loss {train_loss:.4f}, ", end="")
         print(f"validation accuracy {100 * accuracy:.1f}%, validation loss {val_loss:.4f}")
         checkpoint = {
