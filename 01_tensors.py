@@ -114,15 +114,16 @@ assert len(names) > 1000 and len(twins) > 100
 # %% [markdown]
 # ## Moving a tensor to the device
 # Creation functions make tensors on the CPU by default; `device=` chooses another, and the
-# `*_like` functions and operations keep their input's device. `.to(device)` copies a tensor.
-# Copies take time, so training moves the model once and each batch as it comes (lessons 02
-# and 06). The settings cell chose the device with `torch.accelerator`
-# (PyTorch 2.6 and newer), which finds whichever accelerator this PyTorch build supports: CUDA
-# (NVIDIA GPUs, and AMD GPUs in ROCm builds), Apple's MPS, Intel's XPU, ... Older code asks
-# `torch.cuda.is_available()`, which knows only the CUDA device type.
+# `*_like` functions and operations keep their input's device. `.to(device)` returns a copy on
+# that device (the tensor itself, if it is there already). Copies take time, so training moves
+# the model once and each batch as it comes (lessons 02 and 06). The settings cell chose the
+# device with `torch.accelerator` (PyTorch 2.6 and newer), which finds whichever accelerator
+# this PyTorch build supports: CUDA (NVIDIA GPUs, and AMD GPUs in ROCm builds), Apple's MPS,
+# Intel's XPU, ... Older code asks `torch.cuda.is_available()`, which knows only the CUDA
+# device type.
 
 # %%
-tensor = torch.rand(3, 4).to(device)  # made on the CPU, then copied
+tensor = torch.rand(3, 4).to(device)  # made on the CPU, then copied (unless device is the CPU)
 print(f"After .to(device), stored on: {tensor.device}")
 made_there = torch.rand(3, 4, device=device)  # made on the device: nothing to copy
 print(f"Made with device=device, stored on: {made_there.device}\n")

@@ -260,8 +260,8 @@ print("\nAll gradient checks passed.")
 # Exercise 05.1: a gradient by hand
 def grad_by_hand(x):
     """For f(x) = sum(x^2 * sin(x)) over the elements of the float tensor x, of any shape,
-    return df/dx: a tensor of x's shape, worked out by hand. backward() and torch.autograd
-    are not allowed here (autograd checks your answer). Leave x as it is: its values, its
+    return df/dx: a tensor of x's shape, worked out by hand. backward(), torch.autograd
+    and torch.func are not allowed here (autograd checks your answer). Leave x as it is: its values, its
     requires_grad and its .grad. Example: for x = torch.tensor([0.0, 1.0]), it returns
     tensor([0.0000, 2.2232]), as 2 sin(1) + cos(1) = 2.2232."""
     return ...  # your code
@@ -275,7 +275,7 @@ check("05.1", grad_by_hand)
 def mse_gradient(X, w, y):
     """For the loss mean((X @ w - y)^2) of a linear model, with X of shape (N, D), w of shape
     (D,) and y of shape (N,), return dloss/dw: a tensor of shape (D,), worked out by hand.
-    backward() and torch.autograd are not allowed here. Leave X, w and y as they are.
+    backward(), torch.autograd and torch.func are not allowed here. Leave X, w and y as they are.
     Example: for X = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), w = torch.ones(2) and
     y = torch.zeros(2), it returns tensor([1., 4.])."""
     return ...  # your code

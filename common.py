@@ -77,7 +77,8 @@ def fail(message: str, **try_settings: Any) -> NoReturn:
 
 
 def reason(err: BaseException) -> str:
-    """`ErrorType: the line of its message that names the cause`, without colour codes."""
+    """`ErrorType: the lines of its message that name the cause` (or all, cut to 300
+    characters), without terminal colour codes."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # terminal colour codes, as torch.load adds
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     causes = ("WeightsUnpickler error", "Missing key", "Unexpected key", "size mismatch")

@@ -82,8 +82,14 @@ def shorten(text: str) -> str:
 
 
 def reason(error: BaseException) -> str:
-    """`raised ErrorType: its message`, on one line, cut to 150 characters."""
-    message = " ".join(str(error).split())
+    """`raised ErrorType: its message`, on one line, cut to 150 characters; of torch.load's
+    long refusal, the line that names the cause."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith("WeightsUnpickler error")]
+    message = " ".join(causes or lines)
+    message = message.replace("\x1b[1m", "").replace(
+        "\x1b[0m", ""
+    )  # terminal bold, as torch writes
     if len(message) > 150:
         message = message[:147] + "..."
     return f"raised {type(error).__name__}: {message}"
@@ -184,6 +190,11 @@ def expect_raises(expected: type[BaseException], answer: Callable, *args: Any, c
     except Exception as error:
         if raised_from(error, expected):
             return
+        if error.__suppress_context__ and raised_from(error.__context__, expected):
+            hidden = (
+                f"it raised {type(error).__name__} from None, which hides the {expected.__name__}"
+            )
+            raise Wrong(f"{should}; {hidden}") from None
         raise Wrong(f"{should}; {where(error, answer)} {reason(error)}") from None
     if result is ...:
         raise NotTried
@@ -810,7 +821,17 @@ def between(calls: list, start: int, end: int, skip: type = nn.Identity) -> str:
     return ", ".join(names)
 
 
-AUTOGRAD = ["torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad"]
+AUTOGRAD = [
+    "torch.Tensor.backward",
+    "torch.autograd.backward",
+    "torch.autograd.grad",
+    "torch.autograd.forward_ad.make_dual",
+    "torch.func.grad",
+    "torch.func.jvp",
+    "torch.func.vjp",
+    "torch.func.jacfwd",
+    "torch.func.jacrev",
+]
 NO_AUTOGRAD = "no automatic differentiation (backward(), torch.autograd, torch.func): by hand"
 
 
@@ -941,8 +962,8 @@ class SmallBatchesOnly(nn.Linear):
         waiting = [graph for graph in self.graphs if graph() is not None]
         if waiting and torch.is_grad_enabled():
             raise MemoryError(
-                "call backward() on each micro-batch's loss before the next one goes through "
-                "the model: one backward() for all of them keeps every graph in memory"
+                "the graph of a micro-batch before is still held: call backward() on each "
+                "micro-batch's loss before the next one (a loss you only read: under no_grad())"
             )
         output = super().forward(x)
         if output.requires_grad:

@@ -104,10 +104,9 @@ def stop(message):
 
 def unreadable(folder, err):
     last = str(err).strip().splitlines()[-1]  # from a worker, the original error comes last
-    stop(
-        f"an image in {folder} cannot be read ({type(err).__name__}: {last}). Remove or replace "
-        "it, then run again."
-    )
+    if not last.startswith(type(err).__name__):
+        last = f"{type(err).__name__}: {last}"
+    stop(f"an image in {folder} cannot be read ({last}). Remove or replace it, then run again.")
 
 
 def load_checkpoint(path):
@@ -194,7 +193,10 @@ def main():
     val_count = max(1, round(args.val_fraction * len(order)))
     train_set, val_set = Subset(dataset, order[val_count:]), Subset(dataset, order[:val_count])
     if not train_set:
-        stop(f"{args.folder} holds too few images: {len(order)}, and validation keeps {val_count}.")
+        stop(
+            f"too few images to train on: {len(order)}, of which validation keeps {val_count}. "
+            "Use more of them (--subset) or a smaller --val-fraction."
+        )
     classes = dataset.classes
     print(f"{len(order)} images of {len(classes)} classes ({', '.join(classes)}): ", end="")
     print(f"{len(train_set)} for training, {len(val_set)} for validation")
@@ -217,6 +219,7 @@ def main():
         changed = [f"{flag} {value}" for flag, value in saved.items() if value != flags[flag]]
         if changed or checkpoint["classes"] != classes:
             changed_text = " ".join(changed).replace("--subset None", "no --subset")
+            changed_text = changed_text.replace("images ", "the number of images, ")
             stop(
                 f"{checkpoint_path} is of another run: resume with its images (classes "
                 f"{checkpoint['classes']}) and its settings: {changed_text or 'the same'}."
