@@ -261,8 +261,8 @@ print("\nAll gradient checks passed.")
 def grad_by_hand(x):
     """For f(x) = sum(x^2 * sin(x)) over the elements of the float tensor x, of any shape,
     return df/dx: a tensor of x's shape, worked out by hand. backward(), torch.autograd
-    and torch.func are not allowed here (autograd checks your answer). Leave x as it is: its values, its
-    requires_grad and its .grad. Example: for x = torch.tensor([0.0, 1.0]), it returns
+    and torch.func are not allowed here (autograd checks your answer). Leave x as it is: its
+    values, its requires_grad and its .grad. Example: for x = torch.tensor([0.0, 1.0]), it returns
     tensor([0.0000, 2.2232]), as 2 sin(1) + cos(1) = 2.2232."""
     return ...  # your code
 
